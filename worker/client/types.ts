@@ -1,0 +1,55 @@
+/** What the FUSE filesystem and the loader need from the data plane. */
+export interface FileInfo {
+  path: string;
+  name: string;
+  isDir: boolean;
+  size: number;
+  mtimeMs: number;
+  version: string;
+}
+
+export interface LoadProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  failures: number;
+  failedPaths: string[];
+  current: string;
+  done: boolean;
+}
+
+export interface LoadOptions {
+  concurrency?: number;
+  bandwidthBytesPerSec?: number;
+  metadataOnly?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface WorkerStats {
+  workerId: string;
+  capacityBytes: number;
+  usedBytes: number;
+  pages: number;
+  hits: number;
+  misses: number;
+  ufsBytesRead: number;
+  evictions: number;
+  filesCached: number;
+  ready: boolean;
+  tiers: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
+}
+
+/**
+ * Errors are HoardError: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE (no worker and no UFS
+ * answered), DEADLINE_EXCEEDED, FAILED_PRECONDITION (file changed under a reader).
+ */
+export interface DataClient {
+  stat(path: string): Promise<FileInfo>;
+  list(path: string): Promise<FileInfo[]>;
+  /** Exactly the bytes [offset, offset+length) clamped at EOF; `info` avoids a second stat. */
+  read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer>;
+  load(paths: string[], opts: LoadOptions, onProgress: (p: LoadProgress) => void): Promise<LoadProgress>;
+  stats(): Promise<WorkerStats[]>;
+  close(): Promise<void>;
+}
