@@ -67,9 +67,20 @@ export function mountTableFromArgs(args: string[]): MountTable {
   const mounts = args.map((arg, i) => {
     const eq = arg.indexOf('=');
     const hasName = eq > 0 && !arg.slice(0, eq).includes(':');
-    const uri = hasName ? arg.slice(eq + 1) : arg;
+    const raw = hasName ? arg.slice(eq + 1) : arg;
     const name = hasName ? arg.slice(0, eq) : args.length === 1 ? 'data' : `m${i}`;
-    return { name, uri };
+    return { name, ...splitUriOptions(raw) };
   });
   return validateMountTable({ mounts });
+}
+
+/**
+ * CLI URIs may carry connector options as a query (`s3://b/p?endpoint=http://h:9000&region=x`);
+ * they are moved into `options` so the URI itself stays a plain location.
+ */
+export function splitUriOptions(raw: string): { uri: string; options?: Record<string, string> } {
+  const q = raw.indexOf('?');
+  if (q < 0 || raw.startsWith('http')) return { uri: raw };
+  const options = Object.fromEntries(new URLSearchParams(raw.slice(q + 1)));
+  return { uri: raw.slice(0, q), options };
 }
