@@ -1,8 +1,168 @@
 import { Command } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { mountTableFromArgs, type MountTable } from '../../lib/mounts.js';
+import { formatSize, parseSize } from '../../lib/units.js';
+import { detachMount, isMountPoint } from '../../csi/fuse/stale-mount.js';
+import { ensureSampleDataset } from '../sample.js';
+import { startHoardChild, stopChild, type Child } from './up-children.js';
 
-// Placeholder until the owning area lands its command.
+interface UpFlags {
+  ufs: string[];
+  mount?: string;
+  workers: string;
+  cacheDir?: string;
+  mem: string;
+  disk: string;
+  pageSize: string;
+  kernelCache?: boolean;
+  json?: boolean;
+}
+
+const uid = process.getuid?.() ?? 0;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+
+export function defaultCacheDir(): string {
+  return process.env.HOME ? join(homedir(), '.hoard') : `/tmp/hoard-${uid}`;
+}
+
+export function defaultMountDir(): string {
+  return `/tmp/hoard-${uid}/mnt`;
+}
+
+function say(msg: string): void {
+  process.stderr.write(`hoard up: ${msg}\n`);
+}
+
+interface UpPlan {
+  cacheDir: string;
+  mountDir: string;
+  workers: number;
+  mem: number;
+  disk: number;
+  pageSize: number;
+}
+
+function plan(flags: UpFlags): UpPlan {
+  const workers = Number(flags.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers: "${flags.workers}" must be a whole number from 1 to 64`);
+  const mem = parseSize(flags.mem, '--mem');
+  const disk = parseSize(flags.disk, '--disk');
+  if (mem === 0 && disk === 0) throw new Error('--mem and --disk are both 0; give each worker some cache, e.g. --mem 256Mi');
+  const pageSize = parseSize(flags.pageSize, '--page-size');
+  if (pageSize < 4096) throw new Error(`--page-size: ${flags.pageSize} is below 4Ki; use e.g. 1Mi`);
+  return { cacheDir: resolve(flags.cacheDir ?? defaultCacheDir()), mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize };
+}
+
+async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: MountTable; what: string }> {
+  if (flags.ufs.length > 0) return { table: mountTableFromArgs(flags.ufs), what: flags.ufs.join(', ') };
+  const sample = await ensureSampleDataset(join(cacheDir, 'sample'));
+  say(`${sample.created ? 'created' : 'reusing'} the sample dataset (${sample.files} files, ${formatSize(sample.bytes)}) in ${sample.dir}`);
+  return { table: { mounts: [{ name: 'sample', uri: pathToFileURL(sample.dir).href }] }, what: 'the sample dataset' };
+}
+
+function workerArgs(i: number, p: UpPlan, mountsFile: string): string[] {
+  const args = ['worker', '--id', `worker-${i}`, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mounts-file', mountsFile, '--page-size', String(p.pageSize)];
+  if (p.mem > 0) args.push('--tier', `MEM:${p.mem}`);
+  if (p.disk > 0) args.push('--tier', `SSD:${join(p.cacheDir, 'workers', `worker-${i}`)}:${p.disk}`);
+  return args;
+}
+
+/** Starts workers and the FUSE mount, then stays up until SIGINT/SIGTERM or a child dies. */
+async function runUp(flags: UpFlags): Promise<void> {
+  const p = plan(flags);
+  const json = !!flags.json || !process.stdout.isTTY;
+  const logs = join(p.cacheDir, 'logs');
+  await mkdir(logs, { recursive: true });
+  const { table, what } = await mountTable(flags, p.cacheDir);
+  const mountsFile = join(p.cacheDir, 'mounts.json');
+  await writeFile(mountsFile, JSON.stringify(table, null, 2) + '\n');
+
+  const workers: Child[] = [];
+  let mount: Child | undefined;
+  let stopping = false;
+  const stopAll = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say(`stopping (${reason})`);
+    if (mount) await stopChild(mount, STOP_GRACE_MS);
+    // A mount process killed hard leaves its mount behind: never hand the user a dead directory.
+    if (await isMountPoint(p.mountDir)) await detachMount(p.mountDir).catch(() => undefined);
+    await Promise.all(workers.map((w) => stopChild(w, STOP_GRACE_MS)));
+    say(`unmounted ${p.mountDir} and stopped ${workers.length} worker(s)`);
+    if (json) process.stdout.write(JSON.stringify({ event: 'stopped', dir: p.mountDir }) + '\n');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll('SIGINT', 0));
+  process.on('SIGTERM', () => void stopAll('SIGTERM', 0));
+
+  try {
+    say(`starting ${p.workers} worker(s) (cache per worker: ${formatSize(p.mem)} memory, ${formatSize(p.disk)} disk in ${join(p.cacheDir, 'workers')}); logs in ${logs}`);
+    const started = await Promise.all(
+      Array.from({ length: p.workers }, (_, i) =>
+        startHoardChild(`worker-${i}`, workerArgs(i, p, mountsFile), join(logs, `worker-${i}.log`), 'listening', READY_TIMEOUT_MS).then((w) => {
+          workers.push(w);
+          say(`worker-${i} listening on ${String(w.ready.grpc)}`);
+          return w;
+        }),
+      ),
+    );
+    const list = started.map((w, i) => `worker-${i}=${String(w.ready.grpc)}`).join(',');
+    const mountArgs = ['mount', p.mountDir, '--workers', list, '--mounts-file', mountsFile];
+    if (flags.kernelCache) mountArgs.push('--kernel-cache');
+    say(`mounting ${p.mountDir}`);
+    mount = await startHoardChild('mount', mountArgs, join(logs, 'mount.log'), 'mounted', READY_TIMEOUT_MS);
+  } catch (err) {
+    say(`failed to start: ${(err as Error).message}`);
+    await stopAll('start-up failed', 1);
+    return;
+  }
+  for (const child of [...workers, mount]) {
+    void child.exited.then((code) => stopAll(`${child.name} exited unexpectedly (code ${code}); see ${child.logFile}`, 1));
+  }
+
+  const names = table.mounts.map((m) => `${p.mountDir}/${m.name}`);
+  if (json) {
+    process.stdout.write(JSON.stringify({ event: 'mounted', dir: p.mountDir, mounts: names, workers: list(workers), mountsFile, logs, pid: process.pid }) + '\n');
+  } else {
+    process.stdout.write(
+      `\nHoard is up: ${what} is mounted at ${p.mountDir}\n` +
+        `  try:      ls ${names[0]}\n` +
+        `  workers:  ${workers.length} on 127.0.0.1 (logs in ${logs})\n` +
+        `  stop:     press Ctrl-C (unmounts and stops the workers)\n\n`,
+    );
+  }
+}
+
+function list(workers: Child[]): string[] {
+  return workers.map((w) => `${w.name}=${String(w.ready.grpc)}`);
+}
+
 export function upCommand(): Command {
-  return new Command('up').description('(not built yet)').action(() => {
-    throw new Error('hoard up: not built yet');
-  });
+  return new Command('up')
+    .description('Cache a bucket or folder on this machine: start local workers and mount the data with FUSE (Ctrl-C stops)')
+    .option('--ufs <uri>', 'storage to cache, repeatable: s3://bucket/prefix, file:///abs/path, https://host/path, or name=uri (default: a sample dataset)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--mount <dir>', `where the data appears (default ${defaultMountDir()})`)
+    .option('--workers <n>', 'local cache workers to start', '2')
+    .option('--cache-dir <dir>', `cache pages, logs, mount table and the sample dataset (default ${defaultCacheDir()})`)
+    .option('--mem <size>', 'memory cache per worker (0 = none)', '256Mi')
+    .option('--disk <size>', 'disk cache per worker, under --cache-dir (0 = none)', '1Gi')
+    .option('--page-size <size>', 'cache page size', '1Mi')
+    .option('--kernel-cache', 'keep file pages in the kernel page cache across opens')
+    .option('--json', 'print JSON events on stdout (the default when stdout is not a terminal)')
+    .addHelpText(
+      'after',
+      `
+S3 credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) or
+~/.aws, never from the command line. Endpoint and region ride on the URI as a query:
+  hoard up --ufs 's3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&pathStyle=true'
+Examples:
+  hoard up                                 # serve a generated sample dataset
+  hoard up --ufs file:///data --mount ~/data-cached --workers 4 --mem 1Gi --disk 20Gi
+`,
+    )
+    .action(runUp);
 }

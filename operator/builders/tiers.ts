@@ -1,0 +1,48 @@
+import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { TierLevel } from '../api/types.js';
+import { mebibytes, quantityBytes } from './quantity.js';
+
+/**
+ * Cache tiers -> pod volumes and `hoard worker --tier` flags.
+ * MEM: emptyDir on tmpfs (medium Memory) limited to the quota; the quota is also added to the
+ * container's memory so the kubelet does not evict the pod for using what it was promised.
+ * SSD/HDD: the node directory (hostPath) when `path` is set, each pod in its own sub-directory;
+ * otherwise an emptyDir limited to the quota.
+ */
+export interface TierPlan {
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+  flags: string[];
+  memoryBytes: number;
+}
+
+export function planTiers(levels: TierLevel[]): TierPlan {
+  const plan: TierPlan = { volumes: [], mounts: [], flags: [], memoryBytes: 0 };
+  const perMedium = new Map<string, number>();
+  levels.forEach((level, i) => {
+    const quota = quantityBytes(level.quota, `spec.tieredStore.levels[${i}].quota`);
+    const index = perMedium.get(level.medium) ?? 0;
+    perMedium.set(level.medium, index + 1);
+    const volumeName = `cache-${level.medium.toLowerCase()}${index}`;
+    const mountPath = `/cache/${level.medium.toLowerCase()}${index}`;
+    const sizeLimit = mebibytes(quota);
+    const watermarks = level.high !== undefined || level.low !== undefined ? `:${level.high ?? '0.95'}:${level.low ?? '0.8'}` : '';
+    if (level.medium === 'MEM') {
+      plan.memoryBytes += quota;
+      plan.volumes.push({ name: volumeName, emptyDir: { medium: 'Memory', sizeLimit } });
+      plan.mounts.push({ name: volumeName, mountPath });
+      plan.flags.push('--tier', `MEM:${sizeLimit}`);
+      return;
+    }
+    if (level.path && !level.emptyDir) {
+      plan.volumes.push({ name: volumeName, hostPath: { path: level.path, type: 'DirectoryOrCreate' } });
+      // Two workers of one dataset (or of two datasets) on a node must not share a directory.
+      plan.mounts.push({ name: volumeName, mountPath, subPathExpr: '$(POD_NAMESPACE)_$(POD_NAME)' });
+    } else {
+      plan.volumes.push({ name: volumeName, emptyDir: { sizeLimit } });
+      plan.mounts.push({ name: volumeName, mountPath });
+    }
+    plan.flags.push('--tier', `${level.medium}:${mountPath}:${sizeLimit}${watermarks}`);
+  });
+  return plan;
+}

@@ -1,0 +1,321 @@
+import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { Logger } from '../../lib/log.js';
+import type { CacheRuntime, CacheRuntimeStatus, Condition, Dataset, DatasetStatus } from '../api/types.js';
+import { FINALIZER } from '../api/types.js';
+import { validateDatasetSpec, validateRuntimeSpec } from '../api/validate.js';
+import type { BuildContext } from '../builders/context.js';
+import { buildMountsConfigMap, configHash } from '../builders/mounts-configmap.js';
+import { names, selectorLabels, selectorString } from '../builders/names.js';
+import { buildCsiCredentialsSecret, buildPersistentVolume, buildPersistentVolumeClaim } from '../builders/volume.js';
+import { buildWorkerService } from '../builders/worker-service.js';
+import { buildWorkerStatefulSet } from '../builders/worker-statefulset.js';
+import { apply, deleteIgnoringMissing } from '../kube/apply.js';
+import type { KubeClients } from '../kube/clients.js';
+import { CustomResources } from '../kube/custom.js';
+import { describeError, isInvalid, isNotFound } from '../kube/errors.js';
+import { accessors } from '../kube/resources.js';
+import { changedConditions, getCondition, removeCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { DatasetStats, StatsSource } from '../stats/source.js';
+import { applyStats } from './dataset-status.js';
+import { checkSecrets } from './secrets.js';
+
+export interface DatasetControllerOptions {
+  k: KubeClients;
+  events: EventRecorder;
+  log: Logger;
+  ctx: BuildContext;
+  stats: StatsSource;
+  /** How often worker stats are gathered for a Bound dataset. */
+  statsIntervalMs: number;
+  /** How often the UFS is walked for totals (more expensive). */
+  ufsIntervalMs: number;
+  /** Called when background stats arrive, to reconcile the key again. */
+  enqueue: (key: string) => void;
+}
+
+interface StatsState {
+  inFlight: boolean;
+  lastAt: number;
+  lastUfsAt: number;
+  latest?: DatasetStats;
+  latestAt?: Date;
+  lastError?: string;
+}
+
+type Result = { requeueAfterMs?: number } | void;
+
+/**
+ * Dataset + CacheRuntime (same name) -> workers, mount table, PV/PVC; status and Events.
+ * Level-based: every call reads the current state and converges, so a crash anywhere is safe.
+ */
+export class DatasetController {
+  private readonly crs: CustomResources;
+  private readonly res: ReturnType<typeof accessors>;
+  private readonly statsState = new Map<string, StatsState>();
+
+  constructor(private readonly o: DatasetControllerOptions) {
+    this.crs = new CustomResources(o.k);
+    this.res = accessors(o.k);
+  }
+
+  async reconcile(key: string): Promise<Result> {
+    const [namespace, name] = key.split('/');
+    let ds: Dataset;
+    try {
+      ds = await this.crs.get<Dataset>('Dataset', namespace, name);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      this.statsState.delete(key);
+      return this.orphanRuntime(namespace, name);
+    }
+    if (ds.metadata.deletionTimestamp) return this.finalize(ds);
+    if (!(ds.metadata.finalizers ?? []).includes(FINALIZER)) {
+      ds.metadata.finalizers = [...(ds.metadata.finalizers ?? []), FINALIZER];
+      ds = await this.crs.replace(ds);
+    }
+
+    const status: DatasetStatus = structuredClone(ds.status ?? {});
+    const gen = ds.metadata.generation;
+    const set = (c: ConditionInput) => (status.conditions = setCondition(status.conditions, c, gen));
+
+    const problems = validateDatasetSpec(ds.spec);
+    if (problems.length > 0) {
+      status.phase = 'Failed';
+      set({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: problems.map((p) => p.message).join('; ') });
+      return this.writeStatus(ds, status);
+    }
+
+    const rt = await this.getRuntime(namespace, name);
+    if (!rt) {
+      await this.deleteWorkers(namespace, name);
+      status.phase = status.phase === 'Bound' || !status.phase || status.phase === 'Failed' ? 'Pending' : status.phase;
+      status.workers = { desired: 0, ready: 0 };
+      const message = `no CacheRuntime named "${name}" in namespace "${namespace}"; create one with the same name to start cache workers`;
+      set({ type: 'RuntimeReady', status: 'False', reason: 'NoRuntime', message });
+      set({ type: 'Ready', status: 'False', reason: 'NoRuntime', message });
+      return this.writeStatus(ds, status);
+    }
+    const rtProblems = validateRuntimeSpec(rt.spec);
+    if (rtProblems.length > 0) {
+      const message = `CacheRuntime ${name}: ${rtProblems.map((p) => p.message).join('; ')}`;
+      status.phase = status.phase === 'Bound' ? 'Bound' : 'Failed';
+      set({ type: 'RuntimeReady', status: 'False', reason: 'InvalidRuntime', message });
+      set({ type: 'Ready', status: 'False', reason: 'InvalidRuntime', message });
+      await this.writeRuntimeStatus(rt, { phase: 'Failed', conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message }, rt.metadata.generation) });
+      return this.writeStatus(ds, status);
+    }
+    set({ type: 'RuntimeReady', status: 'True', reason: 'RuntimeFound', message: `CacheRuntime ${name} configures the cache` });
+
+    const secrets = await checkSecrets(this.o.k, ds);
+    if (secrets.problems.length > 0) {
+      const message = secrets.problems.map((p) => p.message).join('; ');
+      set({ type: 'CredentialsReady', status: 'False', reason: secrets.problems[0].reason, message });
+      set({ type: 'Ready', status: 'False', reason: secrets.problems[0].reason, message });
+      if (status.phase !== 'Bound') status.phase = 'Pending';
+      return this.writeStatus(ds, status, 10_000);
+    }
+    if (secrets.data.size > 0) set({ type: 'CredentialsReady', status: 'True', reason: 'SecretsFound', message: `Secrets ${[...secrets.data.keys()].join(', ')} hold the credentials` });
+    else status.conditions = removeCondition(status.conditions, 'CredentialsReady');
+
+    const sts = await this.applyObjects(ds, rt, secrets.data, set);
+    const desired = rt.spec.replicas ?? 1;
+    const ready = Math.min(sts.status?.readyReplicas ?? 0, desired);
+    status.workers = { desired, ready };
+    status.pvc = names.pvc(name);
+    status.pv = names.pv(namespace, name);
+    const workersOk = desired > 0 && ready >= desired;
+    set(workersOk
+      ? { type: 'WorkersReady', status: 'True', reason: 'WorkersReady', message: `${ready}/${desired} workers ready` }
+      : { type: 'WorkersReady', status: 'False', reason: desired === 0 ? 'ScaledToZero' : 'WorkersNotReady', message: desired === 0 ? 'spec.replicas of CacheRuntime is 0: no cache workers' : `${ready}/${desired} workers ready` });
+    const bound = ready > 0 && (workersOk || ds.status?.phase === 'Bound');
+    status.phase = bound ? 'Bound' : 'Pending';
+    const volume = getCondition(status.conditions, 'VolumeReady');
+    if (bound && volume?.status !== 'False') {
+      set({ type: 'Ready', status: 'True', reason: 'Bound', message: `PVC ${names.pvc(name)} serves the dataset from ${ready}/${desired} workers` });
+    } else if (!bound) {
+      set({ type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `waiting for cache workers: ${ready}/${desired} ready` });
+    }
+
+    if (ready > 0) this.foldStats(key, { namespace, name, replicas: sts.status?.replicas ?? desired }, status, set);
+
+    await this.writeRuntimeStatus(rt, {
+      phase: workersOk ? 'Ready' : ready > 0 ? 'PartialReady' : 'Pending',
+      observedGeneration: rt.metadata.generation,
+      replicas: sts.status?.replicas ?? 0,
+      selector: selectorString(selectorLabels(name, 'worker')),
+      workers: { desired, ready },
+      conditions: setCondition(rt.status?.conditions, workersOk
+        ? { type: 'Ready', status: 'True', reason: 'WorkersReady', message: `${ready}/${desired} workers ready` }
+        : { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${desired} workers ready` }, rt.metadata.generation),
+    });
+    return this.writeStatus(ds, status, bound && workersOk ? this.o.statsIntervalMs : 2_000);
+  }
+
+  private async getRuntime(namespace: string, name: string): Promise<CacheRuntime | undefined> {
+    try {
+      return await this.crs.get<CacheRuntime>('CacheRuntime', namespace, name);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Desired objects, applied in dependency order; the StatefulSet is returned for its status. */
+  private async applyObjects(ds: Dataset, rt: CacheRuntime, secretData: Map<string, Record<string, string>>, set: (c: ConditionInput) => void): Promise<V1StatefulSet> {
+    const { ctx, events } = this.o;
+    const cm = buildMountsConfigMap(ds);
+    await apply(this.res.configMap(cm), cm);
+    const csiSecret = buildCsiCredentialsSecret(ds, secretData);
+    if (csiSecret) await apply(this.res.secret(csiSecret), csiSecret);
+    const svc = buildWorkerService(rt);
+    await apply(this.res.service(svc), svc);
+    const desiredSts = buildWorkerStatefulSet(ds, rt, ctx, configHash(cm));
+    const sts = await apply(this.res.statefulSet(desiredSts), desiredSts);
+    if (sts.action === 'created') await events.record(ds, 'Normal', 'WorkersCreated', `created StatefulSet ${desiredSts.metadata!.name} with ${desiredSts.spec!.replicas} workers`);
+    if (sts.action === 'updated') await events.record(ds, 'Normal', 'WorkersUpdated', `updated StatefulSet ${desiredSts.metadata!.name} in place (replicas ${desiredSts.spec!.replicas})`);
+    const pv = buildPersistentVolume(ds, rt, ctx);
+    try {
+      const r = await apply(this.res.pv(pv), pv);
+      if (r.action === 'created') await events.record(ds, 'Normal', 'VolumeCreated', `created PersistentVolume ${pv.metadata!.name}`);
+      const pvc = buildPersistentVolumeClaim(ds);
+      const claim = await apply(this.res.pvc(pvc), pvc);
+      const phase = claim.object.status?.phase;
+      set(phase === 'Bound' || phase === undefined
+        ? { type: 'VolumeReady', status: 'True', reason: 'VolumeBound', message: `PVC ${pvc.metadata!.name} bound to PV ${pv.metadata!.name}` }
+        : { type: 'VolumeReady', status: 'False', reason: 'PVCNotBound', message: `PVC ${pvc.metadata!.name} is ${phase}, expected Bound to PV ${pv.metadata!.name}` });
+    } catch (e) {
+      if (!isInvalid(e)) throw e;
+      // A PV's CSI source is immutable: new mounts reach workers now, new pods once the PV is recreated.
+      set({ type: 'VolumeReady', status: 'False', reason: 'VolumeImmutable', message: `PersistentVolume ${pv.metadata!.name} cannot be changed in place (${describeError(e)}); workers use the new spec, delete unused pods' PVC to refresh it` });
+    }
+    return sts.object;
+  }
+
+  /** Starts a background stats collection when due and folds the latest result into `status`. */
+  private foldStats(key: string, ref: { namespace: string; name: string; replicas: number }, status: DatasetStatus, set: (c: ConditionInput) => void): void {
+    const st = this.statsState.get(key) ?? { inFlight: false, lastAt: 0, lastUfsAt: 0 };
+    this.statsState.set(key, st);
+    const now = Date.now();
+    if (!st.inFlight && now - st.lastAt >= this.o.statsIntervalMs) {
+      st.inFlight = true;
+      st.lastAt = now;
+      const withUfs = now - st.lastUfsAt >= this.o.ufsIntervalMs;
+      this.o.stats
+        .collect(ref, { withUfs })
+        .then((r) => {
+          if (r.workers.length > 0 || r.ufs) {
+            st.latest = r;
+            st.latestAt = new Date();
+            if (r.ufs) st.lastUfsAt = Date.now();
+          }
+          st.lastError = r.workers.length === 0 ? r.unreachable.map((u) => u.error).join('; ') || 'no workers answered' : r.unreachable.length > 0 ? `${r.unreachable.length} worker(s) unreachable: ${r.unreachable.map((u) => u.error).join('; ')}` : undefined;
+        })
+        .catch((e: unknown) => (st.lastError = (e as Error).message))
+        .finally(() => {
+          st.inFlight = false;
+          this.o.enqueue(key);
+        });
+    }
+    if (st.latest && st.latestAt) applyStats(status, st.latest, st.latestAt);
+    if (st.lastError && (!st.latest || st.latest.workers.length === 0 || st.lastError.includes('unreachable'))) {
+      const kept = status.statsTime ? `; keeping the values gathered at ${status.statsTime}` : '';
+      set({ type: 'StatsAvailable', status: 'False', reason: 'WorkersUnreachable', message: `could not read worker stats: ${st.lastError}${kept}` });
+    } else if (st.latest) {
+      const truncated = st.latest.ufs?.truncated ? ' (UFS totals are partial: the listing was cut off)' : '';
+      set({ type: 'StatsAvailable', status: 'True', reason: 'StatsCollected', message: `stats from ${st.latest.workers.length} worker(s)${truncated}` });
+    }
+  }
+
+  private async writeStatus(ds: Dataset, status: DatasetStatus, requeueAfterMs?: number): Promise<Result> {
+    status.observedGeneration = ds.metadata.generation;
+    const before = ds.status ?? {};
+    if (JSON.stringify(before) !== JSON.stringify(status)) {
+      await this.crs.replaceStatus({ ...ds, status });
+      await this.recordTransitions(ds, before, status);
+    }
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+  }
+
+  private async recordTransitions(ds: Dataset, before: DatasetStatus, after: DatasetStatus): Promise<void> {
+    const { events } = this.o;
+    if (before.phase !== after.phase && after.phase) {
+      const ready = getCondition(after.conditions, 'Ready');
+      const type = after.phase === 'Failed' || after.phase === 'Terminating' ? 'Warning' : 'Normal';
+      await events.record(ds, type, `Phase${after.phase}`, `phase ${before.phase ?? '(none)'} -> ${after.phase}${ready ? `: ${ready.message}` : ''}`);
+    }
+    for (const c of changedConditions(before.conditions, after.conditions)) {
+      if (c.type === 'Ready') continue; // told by the phase event
+      await events.record(ds, c.status === 'True' ? 'Normal' : 'Warning', c.reason, c.message);
+    }
+  }
+
+  private async writeRuntimeStatus(rt: CacheRuntime, status: CacheRuntimeStatus): Promise<void> {
+    const next = { ...(rt.status ?? {}), ...status };
+    if (JSON.stringify(rt.status ?? {}) === JSON.stringify(next)) return;
+    await this.crs.replaceStatus({ ...rt, status: next });
+  }
+
+  /** A CacheRuntime whose Dataset is missing: say so on the runtime, run no workers. */
+  private async orphanRuntime(namespace: string, name: string): Promise<Result> {
+    const rt = await this.getRuntime(namespace, name);
+    if (!rt) return;
+    await this.deleteWorkers(namespace, name);
+    const message = `no Dataset named "${name}" in namespace "${namespace}"; a CacheRuntime caches the Dataset with its own name`;
+    await this.writeRuntimeStatus(rt, {
+      phase: 'Pending',
+      workers: { desired: rt.spec.replicas ?? 1, ready: 0 },
+      replicas: 0,
+      selector: selectorString(selectorLabels(name, 'worker')),
+      conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason: 'NoDataset', message }, rt.metadata.generation),
+    });
+  }
+
+  private async deleteWorkers(namespace: string, name: string): Promise<void> {
+    const { apps, core } = this.o.k;
+    await deleteIgnoringMissing(() => apps.deleteNamespacedStatefulSet({ name: names.workers(name), namespace }));
+    await deleteIgnoringMissing(() => core.deleteNamespacedService({ name: names.service(name), namespace }));
+  }
+
+  /** Deletion: held while any pod uses the PVC; then everything is removed and the finalizer dropped. */
+  private async finalize(ds: Dataset): Promise<Result> {
+    const { namespace, name } = ds.metadata;
+    if (!(ds.metadata.finalizers ?? []).includes(FINALIZER)) return;
+    const { core, apps } = this.o.k;
+    const pods = await core.listNamespacedPod({ namespace });
+    const users = pods.items.filter((p) => usesClaim(p, names.pvc(name))).map((p) => p.metadata!.name!);
+    if (users.length > 0) {
+      const status: DatasetStatus = structuredClone(ds.status ?? {});
+      status.phase = 'Terminating';
+      status.conditions = setCondition(status.conditions, {
+        type: 'Terminating',
+        status: 'True',
+        reason: 'PVCInUse',
+        message: `deletion waits: PVC ${names.pvc(name)} is used by pod(s) ${users.sort().join(', ')}; delete them to finish`,
+      }, ds.metadata.generation);
+      return this.writeStatus(ds, status, 3_000);
+    }
+    await deleteIgnoringMissing(() => core.deleteNamespacedPersistentVolumeClaim({ name: names.pvc(name), namespace }));
+    await deleteIgnoringMissing(() => core.deletePersistentVolume({ name: names.pv(namespace, name) }));
+    await deleteIgnoringMissing(() => apps.deleteNamespacedStatefulSet({ name: names.workers(name), namespace }));
+    await deleteIgnoringMissing(() => core.deleteNamespacedService({ name: names.service(name), namespace }));
+    await deleteIgnoringMissing(() => core.deleteNamespacedConfigMap({ name: names.mountsConfigMap(name), namespace }));
+    await deleteIgnoringMissing(() => core.deleteNamespacedSecret({ name: names.csiSecret(name), namespace }));
+    await this.o.events.record(ds, 'Normal', 'CleanedUp', `removed workers, PVC ${names.pvc(name)} and PV ${names.pv(namespace, name)}`);
+    ds.metadata.finalizers = (ds.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+    try {
+      await this.crs.replace(ds);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    this.statsState.delete(`${namespace}/${name}`);
+  }
+}
+
+function usesClaim(pod: V1Pod, claim: string): boolean {
+  const phase = pod.status?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') return false;
+  return (pod.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim);
+}
+
+export type { Condition };

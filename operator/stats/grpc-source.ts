@@ -1,0 +1,143 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
+import { packageRoot } from '../../lib/root.js';
+import type { WorkerStats } from '../../worker/client/types.js';
+import { workerEndpoints } from './endpoints.js';
+import type { DatasetRef, DatasetStats, StatsSource } from './source.js';
+
+interface RawStats {
+  workerId: string;
+  capacityBytes: number;
+  usedBytes: number;
+  pages: number;
+  hits: number;
+  misses: number;
+  ufsBytesRead: number;
+  evictions: number;
+  filesCached: number;
+  ready: boolean;
+  tiers?: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
+}
+
+interface RawFileInfo {
+  path: string;
+  isDir: boolean;
+  size: number;
+}
+
+type WorkerStub = grpc.Client & {
+  Stats(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: RawStats) => void): void;
+  List(req: { path: string }, opts: grpc.CallOptions): grpc.ClientReadableStream<RawFileInfo>;
+};
+
+let workerCtor: (new (address: string, creds: grpc.ChannelCredentials) => WorkerStub) | undefined;
+
+function workerClientCtor() {
+  if (!workerCtor) {
+    const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), { longs: Number, defaults: true, keepCase: false });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { hoard: { worker: { v1: { Worker: typeof workerCtor } } } };
+    workerCtor = pkg.hoard.worker.v1.Worker;
+  }
+  return workerCtor!;
+}
+
+export interface GrpcStatsOptions {
+  overrides?: Map<string, string[]>;
+  clusterDomain?: string;
+  timeoutMs?: number;
+  /** Bounds on the UFS walk: a huge bucket must not stall the operator. */
+  maxUfsEntries?: number;
+  maxUfsWalkMs?: number;
+}
+
+/**
+ * Stats straight from each worker's gRPC Stats call, and UFS totals from a bounded recursive
+ * List on one worker (every worker serves metadata for the whole namespace).
+ */
+export class GrpcStatsSource implements StatsSource {
+  constructor(private readonly opts: GrpcStatsOptions = {}) {}
+
+  async collect(ref: DatasetRef, { withUfs }: { withUfs: boolean }): Promise<DatasetStats> {
+    const endpoints = workerEndpoints(ref, this.opts.overrides ?? new Map(), this.opts.clusterDomain);
+    const result: DatasetStats = { workers: [], unreachable: [] };
+    await Promise.all(
+      endpoints.map(async (endpoint) => {
+        try {
+          result.workers.push(await this.stats(endpoint));
+        } catch (e) {
+          result.unreachable.push({ endpoint, error: (e as Error).message });
+        }
+      }),
+    );
+    if (withUfs) {
+      for (const endpoint of endpoints) {
+        if (result.unreachable.some((u) => u.endpoint === endpoint)) continue;
+        try {
+          result.ufs = await this.walk(endpoint);
+          break;
+        } catch {
+          // try the next worker
+        }
+      }
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {}
+
+  private withClient<T>(endpoint: string, fn: (c: WorkerStub) => Promise<T>): Promise<T> {
+    const Ctor = workerClientCtor();
+    const client = new Ctor(endpoint, grpc.credentials.createInsecure());
+    return fn(client).finally(() => client.close());
+  }
+
+  private stats(endpoint: string): Promise<WorkerStats> {
+    const deadline = Date.now() + (this.opts.timeoutMs ?? 3000);
+    return this.withClient(
+      endpoint,
+      (c) =>
+        new Promise<WorkerStats>((resolve, reject) => {
+          c.Stats({}, { deadline }, (err, res) => {
+            if (err) return reject(new Error(`${endpoint}: ${err.details || err.message}`));
+            resolve({ ...res, tiers: res.tiers ?? [] });
+          });
+        }),
+    );
+  }
+
+  private walk(endpoint: string): Promise<{ totalBytes: number; fileCount: number; truncated: boolean }> {
+    const maxEntries = this.opts.maxUfsEntries ?? 200_000;
+    const stopAt = Date.now() + (this.opts.maxUfsWalkMs ?? 20_000);
+    return this.withClient(endpoint, async (c) => {
+      let totalBytes = 0;
+      let fileCount = 0;
+      let seen = 0;
+      const dirs = ['/'];
+      while (dirs.length > 0) {
+        if (seen >= maxEntries || Date.now() > stopAt) return { totalBytes, fileCount, truncated: true };
+        const dir = dirs.shift()!;
+        const entries = await listDir(c, dir, stopAt);
+        for (const e of entries) {
+          seen++;
+          if (e.isDir) dirs.push(e.path || `${dir === '/' ? '' : dir}/${(e as { name?: string }).name ?? ''}`);
+          else {
+            fileCount++;
+            totalBytes += Number(e.size) || 0;
+          }
+        }
+      }
+      return { totalBytes, fileCount, truncated: false };
+    });
+  }
+}
+
+function listDir(c: WorkerStub, path: string, deadline: number): Promise<RawFileInfo[]> {
+  return new Promise((resolve, reject) => {
+    const out: RawFileInfo[] = [];
+    const stream = c.List({ path }, { deadline });
+    stream.on('data', (e: RawFileInfo) => out.push(e));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(out));
+  });
+}

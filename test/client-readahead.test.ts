@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ReadAhead } from '../worker/client/readahead.js';
+import { TtlCache } from '../worker/client/ttl-cache.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** An in-memory "file" per version, recording every fetch the read-ahead makes. */
+function source(files: Record<string, Buffer>) {
+  const calls: { version: string; offset: number; length: number }[] = [];
+  let failWindowsAt: number | undefined;
+  const fetch = async (_p: string, version: string, offset: number, length: number): Promise<Buffer> => {
+    calls.push({ version, offset, length });
+    await new Promise((r) => setTimeout(r, 1));
+    if (failWindowsAt !== undefined && offset === failWindowsAt && length > 128 * KiB) throw new Error('injected prefetch failure');
+    const data = files[version]!;
+    return Buffer.from(data.subarray(offset, Math.min(data.length, offset + length)));
+  };
+  return { fetch, calls, failAt: (o: number | undefined) => (failWindowsAt = o) };
+}
+
+describe('ReadAhead', () => {
+  it('serves sequential 128 KiB reads byte-exactly with few, large fetches', async () => {
+    const data = randomBytes(20 * MiB + 12345);
+    const src = source({ v1: data });
+    const ra = new ReadAhead(src.fetch, 8 * MiB, 64 * MiB);
+    const out: Buffer[] = [];
+    for (let off = 0; off < data.length; off += 128 * KiB) {
+      out.push(await ra.read('/f', 'v1', data.length, off, Math.min(128 * KiB, data.length - off)));
+    }
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+    // 161 reads; the first two go direct, the rest come from 4 MiB windows.
+    expect(src.calls.length).toBeLessThan(12);
+    expect(ra.bufferedBytes).toBeLessThanOrEqual(64 * MiB);
+  });
+
+  it('does not prefetch random reads', async () => {
+    const data = randomBytes(32 * MiB);
+    const src = source({ v1: data });
+    const ra = new ReadAhead(src.fetch, 8 * MiB, 64 * MiB);
+    for (const off of [20 * MiB, 3 * MiB, 28 * MiB, 9 * MiB, 15 * MiB]) {
+      const b = await ra.read('/f', 'v1', data.length, off, 4096);
+      expect(b.equals(data.subarray(off, off + 4096))).toBe(true);
+    }
+    expect(src.calls.every((c) => c.length === 4096)).toBe(true);
+  });
+
+  it('never serves bytes of an older version', async () => {
+    const v1 = Buffer.alloc(4 * MiB, 1);
+    const v2 = Buffer.alloc(4 * MiB, 2);
+    const src = source({ v1, v2 });
+    const ra = new ReadAhead(src.fetch, 2 * MiB, 64 * MiB);
+    await ra.read('/f', 'v1', v1.length, 0, 128 * KiB);
+    await ra.read('/f', 'v1', v1.length, 128 * KiB, 128 * KiB); // prefetches v1 ahead
+    const b = await ra.read('/f', 'v2', v2.length, 256 * KiB, 128 * KiB);
+    expect(b.equals(v2.subarray(256 * KiB, 384 * KiB))).toBe(true);
+    const c = await ra.read('/f', 'v2', v2.length, 384 * KiB, 128 * KiB);
+    expect(c.every((x) => x === 2)).toBe(true);
+  });
+
+  it('falls back to a direct read when a prefetch failed', async () => {
+    const data = randomBytes(8 * MiB);
+    const src = source({ v1: data });
+    src.failAt(256 * KiB);
+    const ra = new ReadAhead(src.fetch, 2 * MiB, 64 * MiB);
+    const out: Buffer[] = [];
+    for (let off = 0; off < data.length; off += 128 * KiB) out.push(await ra.read('/f', 'v1', data.length, off, 128 * KiB));
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+  });
+
+  it('keeps all streams within the buffer budget', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 6; i++) files[`v${i}`] = randomBytes(6 * MiB);
+    const src = source(files);
+    const ra = new ReadAhead(src.fetch, 4 * MiB, 8 * MiB);
+    for (let off = 0; off < 6 * MiB; off += 128 * KiB) {
+      await Promise.all(
+        Object.entries(files).map(async ([v, d]) => {
+          const b = await ra.read(`/${v}`, v, d.length, off, 128 * KiB);
+          expect(b.equals(d.subarray(off, off + 128 * KiB))).toBe(true);
+          expect(ra.bufferedBytes).toBeLessThanOrEqual(8 * MiB);
+        }),
+      );
+    }
+  });
+});
+
+describe('TtlCache', () => {
+  it('coalesces concurrent loads and caches chosen errors', async () => {
+    let loads = 0;
+    const c = new TtlCache<number>(60_000, 10, (e) => (e as Error).message === 'missing');
+    const load = async (): Promise<number> => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 5));
+      return 42;
+    };
+    expect(await Promise.all([c.get('a', load), c.get('a', load), c.get('a', load)])).toEqual([42, 42, 42]);
+    expect(await c.get('a', load)).toBe(42);
+    expect(loads).toBe(1);
+    const missing = (): Promise<number> => {
+      loads++;
+      return Promise.reject(new Error('missing'));
+    };
+    await expect(c.get('b', missing)).rejects.toThrow('missing');
+    await expect(c.get('b', missing)).rejects.toThrow('missing');
+    expect(loads).toBe(2);
+    const flaky = (): Promise<number> => {
+      loads++;
+      return Promise.reject(new Error('flaky'));
+    };
+    await expect(c.get('c', flaky)).rejects.toThrow('flaky');
+    await expect(c.get('c', flaky)).rejects.toThrow('flaky');
+    expect(loads).toBe(4);
+  });
+});

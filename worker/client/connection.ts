@@ -1,0 +1,222 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { packageRoot } from '../../lib/root.js';
+import { fromGrpcError } from './errors.js';
+import type { FileInfo, WorkerStats } from './types.js';
+
+/** Wire shapes as @grpc/proto-loader decodes them (camelCase, 64-bit ints as numbers). */
+export interface WireLoadItem {
+  path: string;
+  offset: number;
+  length: number;
+}
+
+export interface WireLoadRequest {
+  paths?: string[];
+  items?: WireLoadItem[];
+  concurrency?: number;
+  bandwidthBytesPerSec?: number;
+  metadataOnly?: boolean;
+}
+
+export interface WireLoadProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  failures: number;
+  failedPaths: string[];
+  current: string;
+  done: boolean;
+}
+
+type WorkerStub = grpc.Client & Record<string, (...args: any[]) => any>;
+type WorkerCtor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => WorkerStub;
+
+let ctor: WorkerCtor | undefined;
+
+/** Loads worker.proto once per process. */
+export function workerServiceCtor(): WorkerCtor {
+  if (!ctor) {
+    const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), {
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    ctor = pkg.hoard.worker.v1.Worker as WorkerCtor;
+  }
+  return ctor;
+}
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 256 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // Find a silently dead peer (node lost, no RST) instead of waiting for the call deadline.
+  'grpc.keepalive_time_ms': 15_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 0,
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
+function toFileInfo(w: any): FileInfo {
+  return {
+    path: w.path,
+    name: w.name,
+    isDir: Boolean(w.isDir),
+    size: Number(w.size),
+    mtimeMs: Number(w.mtimeMs),
+    version: w.version,
+  };
+}
+
+function toStats(w: any, fallbackId: string): WorkerStats {
+  return {
+    workerId: w.workerId || fallbackId,
+    capacityBytes: Number(w.capacityBytes),
+    usedBytes: Number(w.usedBytes),
+    pages: Number(w.pages),
+    hits: Number(w.hits),
+    misses: Number(w.misses),
+    ufsBytesRead: Number(w.ufsBytesRead),
+    evictions: Number(w.evictions),
+    filesCached: Number(w.filesCached),
+    ready: Boolean(w.ready),
+    tiers: (w.tiers ?? []).map((t: any) => ({
+      medium: t.medium,
+      capacityBytes: Number(t.capacityBytes),
+      usedBytes: Number(t.usedBytes),
+      pages: Number(t.pages),
+    })),
+  };
+}
+
+/** One gRPC channel to one worker; every call has a deadline and maps errors to HoardError. */
+export class WorkerConnection {
+  private readonly stub: WorkerStub;
+
+  constructor(
+    readonly id: string,
+    readonly address: string,
+    private readonly timeoutMs: number,
+  ) {
+    const Ctor = workerServiceCtor();
+    this.stub = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  private deadline(ms = this.timeoutMs): Date {
+    return new Date(Date.now() + ms);
+  }
+
+  stat(path: string): Promise<FileInfo> {
+    return new Promise((resolve, reject) => {
+      this.stub.stat({ path }, { deadline: this.deadline() }, (err: grpc.ServiceError | null, res: any) => {
+        if (err) reject(fromGrpcError(err, this.id));
+        else resolve(toFileInfo(res));
+      });
+    });
+  }
+
+  list(path: string): Promise<FileInfo[]> {
+    return new Promise((resolve, reject) => {
+      const out: FileInfo[] = [];
+      const call: grpc.ClientReadableStream<any> = this.stub.list({ path }, { deadline: this.deadline() });
+      call.on('data', (f: any) => out.push(toFileInfo(f)));
+      call.on('error', (err) => reject(fromGrpcError(err, this.id)));
+      call.on('end', () => resolve(out));
+    });
+  }
+
+  /**
+   * Bytes [offset, offset+length) of a file at `version`; the result may be shorter only at EOF.
+   * Chunks are placed by their own offsets, so a worker that streams out of order is still exact.
+   */
+  read(path: string, offset: number, length: number, version: string, signal?: AbortSignal): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const buf = Buffer.allocUnsafe(length);
+      let end = 0;
+      let received = 0;
+      let failed = false;
+      const call: grpc.ClientReadableStream<any> = this.stub.read({ path, offset, length, version }, { deadline: this.deadline() });
+      const onAbort = (): void => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const fail = (e: unknown): void => {
+        if (failed) return;
+        failed = true;
+        signal?.removeEventListener('abort', onAbort);
+        reject(e);
+      };
+      call.on('data', (chunk: any) => {
+        const data: Buffer = chunk.data;
+        const at = Number(chunk.offset) - offset;
+        if (at < 0 || at + data.length > length) {
+          call.cancel();
+          fail(fromGrpcError({ code: grpc.status.INTERNAL, details: `read ${path}: chunk at ${chunk.offset} (+${data.length}) outside the requested range` }, this.id));
+          return;
+        }
+        data.copy(buf, at);
+        received += data.length;
+        end = Math.max(end, at + data.length);
+      });
+      call.on('error', (err) => fail(fromGrpcError(err, this.id)));
+      call.on('end', () => {
+        if (failed) return;
+        signal?.removeEventListener('abort', onAbort);
+        if (received !== end) {
+          fail(fromGrpcError({ code: grpc.status.INTERNAL, details: `read ${path}: stream left a gap (${received} bytes over ${end})` }, this.id));
+          return;
+        }
+        resolve(end === length ? buf : buf.subarray(0, end));
+      });
+    });
+  }
+
+  /** Streams Load progress; resolves with the last update. `timeoutMs` bounds the whole job. */
+  load(req: WireLoadRequest, onProgress: (p: WireLoadProgress) => void, signal?: AbortSignal, timeoutMs?: number): Promise<WireLoadProgress | undefined> {
+    return new Promise((resolve, reject) => {
+      let last: WireLoadProgress | undefined;
+      const opts = timeoutMs ? { deadline: this.deadline(timeoutMs) } : {};
+      const call: grpc.ClientReadableStream<any> = this.stub.load(req, opts);
+      const onAbort = (): void => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      call.on('data', (p: any) => {
+        last = {
+          filesDone: Number(p.filesDone),
+          filesTotal: Number(p.filesTotal),
+          bytesDone: Number(p.bytesDone),
+          bytesTotal: Number(p.bytesTotal),
+          failures: Number(p.failures),
+          failedPaths: p.failedPaths ?? [],
+          current: p.current ?? '',
+          done: Boolean(p.done),
+        };
+        onProgress(last);
+      });
+      call.on('error', (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(fromGrpcError(err, this.id));
+      });
+      call.on('end', () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(last);
+      });
+    });
+  }
+
+  stats(): Promise<WorkerStats> {
+    return new Promise((resolve, reject) => {
+      this.stub.stats({}, { deadline: this.deadline(Math.min(this.timeoutMs, 5000)) }, (err: grpc.ServiceError | null, res: any) => {
+        if (err) reject(fromGrpcError(err, this.id));
+        else resolve(toStats(res, this.id));
+      });
+    });
+  }
+
+  close(): void {
+    this.stub.close();
+  }
+}

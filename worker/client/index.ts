@@ -1,0 +1,251 @@
+import { HoardError, isHoardError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { MountTable } from '../../lib/mounts.js';
+import { normalizePath } from '../ufs/path.js';
+import type { WorkerConnection } from './connection.js';
+import { DirectUfs } from './direct-ufs.js';
+import { isRetryable, WorkerCallError } from './errors.js';
+import { runLoad } from './loader.js';
+import { SrvMembership, StaticMembership, type MembershipSource, type SrvResolver } from './membership.js';
+import { WorkerPool } from './pool.js';
+import { ReadAhead } from './readahead.js';
+import { TtlCache } from './ttl-cache.js';
+import type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
+
+export type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
+export { HashRing } from './ring.js';
+export { parseMember, type Member } from './membership.js';
+
+export interface ClientOptions {
+  /** "id=host:port" or "host:port" entries, or the SRV name of the workers' headless Service. */
+  workers: string[] | { srv: string; refreshMs?: number; resolveSrv?: SrvResolver };
+  /** The workers' mount table, so the client can read the UFS itself when no worker answers. */
+  mounts?: MountTable;
+  /** Distinct workers that own each key (default 1); reads go to the first healthy one. */
+  replication?: number;
+  /** Large files are spread over workers in blocks of this size (default 64 MiB). */
+  blockSize?: number;
+  /** Deadline of each worker call (default 10 s). */
+  timeoutMs?: number;
+  /** Sequential read-ahead window (default 8 MiB; 0 disables). */
+  readAheadBytes?: number;
+  /** Memory all read-ahead windows of this client may hold together (default 64 MiB). */
+  readAheadBufferBytes?: number;
+  /** How long stat/list answers are reused client-side (default 1000 ms; 0 disables). */
+  metaTtlMs?: number;
+  logger?: Logger;
+}
+
+const MiB = 1024 * 1024;
+
+function positiveInt(v: number | undefined, dflt: number, field: string, min = 1): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min) throw new Error(`${field}: ${v} must be an integer >= ${min}`);
+  return v;
+}
+
+function withTimeout<T>(p: (signal: AbortSignal) => Promise<T>, ms: number, what: string): Promise<T> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ac.abort();
+      reject(new HoardError('DEADLINE_EXCEEDED', `${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([p(ac.signal), timeout]).finally(() => clearTimeout(timer));
+}
+
+class HoardClient implements DataClient {
+  private readonly pool: WorkerPool;
+  private readonly direct: DirectUfs | undefined;
+  private readonly replication: number;
+  private readonly blockSize: number;
+  private readonly timeoutMs: number;
+  private readonly statCache: TtlCache<FileInfo>;
+  private readonly listCache: TtlCache<FileInfo[]>;
+  private readonly readAhead: ReadAhead;
+  private readonly logger: Logger | undefined;
+
+  constructor(opts: ClientOptions) {
+    this.replication = positiveInt(opts.replication, 1, 'replication');
+    this.blockSize = positiveInt(opts.blockSize, 64 * MiB, 'blockSize', 4096);
+    this.timeoutMs = positiveInt(opts.timeoutMs, 10_000, 'timeoutMs');
+    const readAheadBytes = positiveInt(opts.readAheadBytes, 8 * MiB, 'readAheadBytes', 0);
+    const bufferBytes = positiveInt(opts.readAheadBufferBytes, 64 * MiB, 'readAheadBufferBytes', 0);
+    const metaTtlMs = positiveInt(opts.metaTtlMs, 1000, 'metaTtlMs', 0);
+    this.logger = opts.logger;
+    let membership: MembershipSource;
+    if (Array.isArray(opts.workers)) {
+      membership = new StaticMembership(opts.workers);
+    } else if (opts.workers && typeof opts.workers === 'object' && typeof opts.workers.srv === 'string') {
+      membership = new SrvMembership({ name: opts.workers.srv, refreshMs: opts.workers.refreshMs, resolveSrv: opts.workers.resolveSrv, logger: opts.logger });
+    } else {
+      throw new Error('workers: expected a list of "id=host:port" or {srv: "_grpc._tcp.<dataset>-worker.<ns>.svc.cluster.local"}');
+    }
+    this.pool = new WorkerPool(membership, this.timeoutMs, opts.logger);
+    this.direct = opts.mounts ? new DirectUfs(opts.mounts, metaTtlMs) : undefined;
+    const notFound = (e: unknown): boolean => isHoardError(e, 'NOT_FOUND');
+    this.statCache = new TtlCache<FileInfo>(metaTtlMs, 20_000, notFound);
+    this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
+    this.readAhead = new ReadAhead((p, v, o, l) => this.fetchRange(p, v, o, l), readAheadBytes, bufferBytes);
+  }
+
+  /**
+   * Runs `op` on the owners of `key` in preference order. Answers (NOT_FOUND, …) come back at
+   * once; worker failures move on to the next owner, then to the UFS directly.
+   */
+  private async viaWorkers<T>(key: string, what: string, op: (c: WorkerConnection) => Promise<T>, fallback?: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    await this.pool.ready();
+    const { up, down } = this.pool.candidates(key, this.replication);
+    const tries = fallback ? up : [...up, ...down];
+    let last: unknown;
+    for (const c of tries) {
+      try {
+        const r = await op(c);
+        this.pool.markUp(c.id);
+        return r;
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        if (e instanceof WorkerCallError && e.workerFault) this.pool.markDown(c.id, e.message);
+        this.logger?.debug({ worker: c.id, what, err: (e as Error).message }, 'worker call failed; trying the next');
+        last = e;
+      }
+    }
+    const workersSaid = last ? `workers failed (last: ${(last as Error).message})` : 'no worker available';
+    if (fallback) {
+      try {
+        return await withTimeout(fallback, this.timeoutMs, `${what} from the under-storage`);
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        const code = isHoardError(e) ? e.code : 'UNAVAILABLE';
+        throw new HoardError(code, `${what}: ${workersSaid}, and the under-storage failed too: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    throw new HoardError('UNAVAILABLE', `${what}: ${workersSaid}; give the client the mount table to fall back to the under-storage`, { cause: last });
+  }
+
+  stat(path: string): Promise<FileInfo> {
+    const p = normalizePath(path);
+    const direct = this.direct;
+    return this.statCache.get(p, () => this.viaWorkers(p, `stat ${p}`, (c) => c.stat(p), direct && (() => direct.stat(p))));
+  }
+
+  async list(path: string): Promise<FileInfo[]> {
+    const p = normalizePath(path);
+    const direct = this.direct;
+    const entries = await this.listCache.get(p, async () => {
+      const r = await this.viaWorkers(p, `list ${p}`, (c) => c.list(p), direct && (() => direct.list(p)));
+      // readdir is followed by a getattr per entry: answer those from the listing.
+      for (const e of r) this.statCache.set(e.path, e);
+      return r;
+    });
+    return entries.slice();
+  }
+
+  async read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer> {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: offset ${offset} must be a non-negative integer`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} must be a non-negative integer`);
+    const p = normalizePath(path);
+    const f = info ?? (await this.stat(p));
+    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${p}: is a directory`);
+    const end = Math.min(offset + length, f.size);
+    if (end <= offset) return Buffer.alloc(0);
+    try {
+      return await this.readAhead.read(p, f.version, f.size, offset, end - offset);
+    } catch (e) {
+      if (isHoardError(e, 'FAILED_PRECONDITION')) {
+        // The file changed: the next stat must see the new version.
+        this.statCache.delete(p);
+        this.readAhead.invalidate(p);
+      }
+      throw e;
+    }
+  }
+
+  /** A byte range, split at block boundaries so each block is read from its own owner. */
+  private async fetchRange(p: string, version: string, offset: number, length: number): Promise<Buffer> {
+    const parts: Promise<Buffer>[] = [];
+    const end = offset + length;
+    for (let at = offset; at < end; ) {
+      const block = Math.floor(at / this.blockSize);
+      const segEnd = Math.min(end, (block + 1) * this.blockSize);
+      parts.push(this.readBlock(p, version, block, at, segEnd - at));
+      at = segEnd;
+    }
+    const bufs = await Promise.all(parts);
+    return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, length);
+  }
+
+  private readBlock(p: string, version: string, block: number, offset: number, length: number): Promise<Buffer> {
+    const direct = this.direct;
+    const what = `read ${p} [${offset}, +${length})`;
+    return this.viaWorkers(
+      `${p}#${block}`,
+      what,
+      async (c) => {
+        const b = await c.read(p, offset, length, version);
+        if (b.length !== length) throw new WorkerCallError('INTERNAL', `worker ${c.id}: ${what} returned ${b.length} bytes`, c.id, false);
+        return b;
+      },
+      direct &&
+        (async (signal) => {
+          const b = await direct.read(p, version, offset, length, signal);
+          if (b.length !== length) throw new HoardError('FAILED_PRECONDITION', `${what}: the file is shorter than when it was opened; reopen it`);
+          return b;
+        }),
+    );
+  }
+
+  load(paths: string[], opts: LoadOptions, onProgress: (p: LoadProgress) => void): Promise<LoadProgress> {
+    return runLoad(
+      {
+        pool: this.pool,
+        replication: this.replication,
+        blockSize: this.blockSize,
+        timeoutMs: this.timeoutMs,
+        stat: (p) => this.stat(p),
+        list: (p) => this.list(p),
+        statFresh: (p) => this.viaWorkers(normalizePath(p), `stat ${p}`, (c) => c.stat(normalizePath(p))),
+        logger: this.logger,
+      },
+      paths.map((p) => normalizePath(p)),
+      opts,
+      onProgress,
+    );
+  }
+
+  async stats(): Promise<WorkerStats[]> {
+    await this.pool.ready();
+    return Promise.all(
+      this.pool.all().map((c) =>
+        c.stats().catch(
+          (): WorkerStats => ({
+            workerId: c.id,
+            capacityBytes: 0,
+            usedBytes: 0,
+            pages: 0,
+            hits: 0,
+            misses: 0,
+            ufsBytesRead: 0,
+            evictions: 0,
+            filesCached: 0,
+            ready: false,
+            tiers: [],
+          }),
+        ),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.readAhead.clear();
+    this.pool.close();
+    await this.direct?.close();
+  }
+}
+
+/** The data-plane client used by the FUSE filesystem, `hoard load` and the operator. */
+export function createClient(opts: ClientOptions): DataClient {
+  return new HoardClient(opts);
+}

@@ -1,0 +1,79 @@
+import { HoardError } from '../../lib/errors.js';
+import type { Ufs, UfsEntry } from '../ufs/types.js';
+import type { ReadChunk } from './proto.js';
+
+/** Metadata as the worker sees it: a (cached) Ufs that can forget one path. */
+export interface MetadataSource extends Pick<Ufs, 'stat' | 'list'> {
+  invalidate?(path: string): void;
+}
+
+/** The page cache as the read path needs it (CachedReader). */
+export interface RangeReader {
+  read(info: UfsEntry, offset: number, length: number): Promise<Buffer>;
+}
+
+/** Largest ReadChunk payload: big enough to amortise per-message cost, small enough to stream. */
+export const MAX_CHUNK = 1024 * 1024;
+
+/**
+ * The file a Read serves. A client version that differs from the cached metadata may just mean
+ * our metadata is stale, so the path is re-stat'ed once before the read is refused.
+ */
+export async function resolveReadTarget(meta: MetadataSource, path: string, version: string): Promise<UfsEntry> {
+  let info = await meta.stat(path);
+  if (version !== '' && info.version !== version && meta.invalidate) {
+    meta.invalidate(path);
+    info = await meta.stat(path);
+  }
+  if (info.isDir) throw new HoardError('IS_DIRECTORY', `${path}: is a directory; Read takes a file, use List for directories`);
+  if (version !== '' && info.version !== version) {
+    throw new HoardError(
+      'FAILED_PRECONDITION',
+      `${path}: changed since it was stat'ed (client version "${version}", current "${info.version}"); stat it again and retry`,
+    );
+  }
+  return info;
+}
+
+/**
+ * Chunk size for a page size: a whole number of pages, or a divisor-friendly 1 MiB when pages are
+ * bigger, so that chunks on the chunk grid are views of single cached pages (no copy).
+ */
+export function chunkSizeFor(pageSize: number): number {
+  if (pageSize >= MAX_CHUNK) return MAX_CHUNK;
+  return Math.max(1, Math.floor(MAX_CHUNK / pageSize)) * pageSize;
+}
+
+export interface ChunkOptions {
+  chunkSize: number;
+  signal: AbortSignal;
+  /** Chunks read ahead of the one being sent, so the network never waits for the cache. */
+  prefetch?: number;
+}
+
+/**
+ * The chunks of [offset, offset+length) clamped at EOF, in order, cut on the chunk grid.
+ * Stops quietly when the signal fires (the call was cancelled: nobody is listening).
+ */
+export async function* readChunks(reader: RangeReader, info: UfsEntry, offset: number, length: number, opts: ChunkOptions): AsyncGenerator<ReadChunk> {
+  const end = Math.min(info.size, offset + length);
+  const ahead = Math.max(1, opts.prefetch ?? 2);
+  const queue: { offset: number; data: Promise<Buffer> }[] = [];
+  let next = offset;
+  const issue = (): void => {
+    const at = next;
+    const stop = Math.min(end, (Math.floor(at / opts.chunkSize) + 1) * opts.chunkSize);
+    next = stop;
+    const data = reader.read(info, at, stop - at);
+    // A read abandoned by cancellation must not surface as an unhandled rejection.
+    data.catch(() => undefined);
+    queue.push({ offset: at, data });
+  };
+  while (queue.length < ahead && next < end) issue();
+  while (queue.length > 0 && !opts.signal.aborted) {
+    const head = queue.shift()!;
+    const data = await head.data;
+    if (next < end) issue();
+    yield { offset: head.offset, data };
+  }
+}

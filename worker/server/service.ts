@@ -1,0 +1,176 @@
+import * as grpc from '@grpc/grpc-js';
+import { HoardError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { ReaderStats } from '../store/types.js';
+import type { UfsEntry } from '../ufs/types.js';
+import { errorCodeOf, grpcStatusOf, toServiceError } from './errors.js';
+import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
+import type { ListRequest, LoadRequest, ReadChunk, ReadRequest, StatRequest, WireFileInfo, WireLoadProgress } from './proto.js';
+import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader } from './read.js';
+import { requestCount, requestPath, requestVersion } from './validate.js';
+
+/** Everything the RPC handlers use; built by startWorker. */
+export interface WorkerContext {
+  id: string;
+  meta: MetadataSource;
+  reader: RangeReader & RangeLoader & { stats(): ReaderStats };
+  chunkSize: number;
+  pageSize: number;
+  loadConcurrency: number;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  ready(): boolean;
+}
+
+const MAX_LOAD_CONCURRENCY = 256;
+const MAX_LOAD_ENTRIES = 100_000;
+
+/**
+ * The Worker service handlers. Each one validates, delegates to read.ts / load.ts / the cache,
+ * and turns every failure into a gRPC status through errors.ts: a bad request never throws out
+ * of a handler.
+ */
+export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplementation {
+  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      const end = ctx.metrics.startRpc(method);
+      fn(call.request).then(
+        (res) => {
+          end('OK');
+          callback(null, res);
+        },
+        (err: unknown) => {
+          end(statusName(err));
+          debugFailure(ctx.logger, method, err);
+          callback(toServiceError(err));
+        },
+      );
+    };
+
+  const streaming = <Req, Res>(method: string, fn: (call: grpc.ServerWritableStream<Req, Res>, signal: AbortSignal) => Promise<void>): grpc.handleServerStreamingCall<Req, Res> =>
+    (call) => {
+      const end = ctx.metrics.startRpc(method);
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      fn(call, abort.signal).then(
+        () => {
+          end(abort.signal.aborted ? 'CANCELLED' : 'OK');
+          if (!abort.signal.aborted) call.end();
+        },
+        (err: unknown) => {
+          end(abort.signal.aborted ? 'CANCELLED' : statusName(err));
+          if (abort.signal.aborted) return;
+          debugFailure(ctx.logger, method, err);
+          call.emit('error', toServiceError(err));
+        },
+      );
+    };
+
+  return {
+    Stat: unary<StatRequest, WireFileInfo>('Stat', async (req) => toWire(await ctx.meta.stat(requestPath(req.path)))),
+
+    List: streaming<ListRequest, WireFileInfo>('List', async (call, signal) => {
+      const entries = await ctx.meta.list(requestPath(call.request.path));
+      for (const e of entries) {
+        if (signal.aborted) return;
+        await send(call, toWire(e), signal);
+      }
+    }),
+
+    Read: streaming<ReadRequest, ReadChunk>('Read', async (call, signal) => {
+      const req = call.request;
+      const path = requestPath(req.path);
+      const offset = requestCount(req.offset, 'offset');
+      const length = requestCount(req.length, 'length');
+      const version = requestVersion(req.version);
+      const info = await resolveReadTarget(ctx.meta, path, version);
+      for await (const chunk of readChunks(ctx.reader, info, offset, length, { chunkSize: ctx.chunkSize, signal })) {
+        if (signal.aborted) return;
+        ctx.metrics.servedBytes.inc(chunk.data.length);
+        await send(call, chunk, signal);
+      }
+    }),
+
+    Load: streaming<LoadRequest, WireLoadProgress>('Load', async (call, signal) => {
+      const plan = loadPlan(call.request, ctx.loadConcurrency);
+      ctx.logger.info({ paths: plan.paths.length, items: plan.items.length, concurrency: plan.concurrency, bandwidth: plan.bandwidthBytesPerSec }, 'load started');
+      const before = ctx.reader.stats().ufsBytesRead;
+      const final = await runLoad(
+        { meta: ctx.meta, reader: ctx.reader, pageSize: ctx.pageSize, logger: ctx.logger },
+        plan,
+        { signal, onProgress: (p) => void (signal.aborted || call.write(p)) },
+      );
+      ctx.metrics.loadBytes.inc(Math.max(0, ctx.reader.stats().ufsBytesRead - before));
+      ctx.logger.info({ ...final, failedPaths: undefined, cancelled: signal.aborted }, 'load finished');
+    }),
+
+    Stats: unary<unknown, object>('Stats', async () => {
+      const s = ctx.reader.stats();
+      return {
+        workerId: ctx.id,
+        capacityBytes: s.capacityBytes,
+        usedBytes: s.usedBytes,
+        pages: s.pages,
+        hits: s.hits,
+        misses: s.misses,
+        ufsBytesRead: s.ufsBytesRead,
+        evictions: s.evictions,
+        filesCached: s.filesCached,
+        ready: ctx.ready(),
+        tiers: s.tiers.map((t) => ({ medium: t.medium, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, pages: t.pages })),
+      };
+    }),
+  };
+}
+
+function loadPlan(req: LoadRequest, defaultConcurrency: number): LoadPlan {
+  const paths = (req.paths ?? []).map((p, i) => requestPath(p, `paths[${i}]`));
+  const items = (req.items ?? []).map((it, i) => ({
+    path: requestPath(it?.path, `items[${i}].path`),
+    offset: requestCount(it?.offset, `items[${i}].offset`),
+    length: requestCount(it?.length, `items[${i}].length`),
+  }));
+  if (paths.length + items.length === 0) throw new HoardError('INVALID_ARGUMENT', 'paths/items: give at least one path (e.g. "/train") or item to load');
+  if (paths.length + items.length > MAX_LOAD_ENTRIES) {
+    throw new HoardError('INVALID_ARGUMENT', `paths/items: ${paths.length + items.length} entries; at most ${MAX_LOAD_ENTRIES} per request, split the job or load a parent directory`);
+  }
+  const concurrency = requestCount(req.concurrency, 'concurrency');
+  if (concurrency > MAX_LOAD_CONCURRENCY) throw new HoardError('INVALID_ARGUMENT', `concurrency: ${concurrency} is too high; use 0 (worker default) to ${MAX_LOAD_CONCURRENCY}`);
+  return {
+    paths,
+    items,
+    concurrency: concurrency || defaultConcurrency,
+    bandwidthBytesPerSec: requestCount(req.bandwidthBytesPerSec, 'bandwidth_bytes_per_sec'),
+    metadataOnly: req.metadataOnly === true,
+  };
+}
+
+/** Writes one message, waiting for the stream to drain (or the call to be cancelled) when it is full. */
+function send<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T, signal: AbortSignal): Promise<void> {
+  if (call.write(msg)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.on('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function toWire(e: UfsEntry): WireFileInfo {
+  return { path: e.path, name: e.name, isDir: e.isDir, size: e.size, mtimeMs: Math.floor(e.mtimeMs), version: e.version };
+}
+
+function statusName(err: unknown): string {
+  return grpc.status[grpcStatusOf(errorCodeOf(err))];
+}
+
+function debugFailure(logger: Logger, method: string, err: unknown): void {
+  const code = errorCodeOf(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  if (code === 'INTERNAL') logger.error({ method, err }, 'rpc failed');
+  else logger.debug({ method, code, msg }, 'rpc refused');
+}

@@ -1,0 +1,81 @@
+import { Registry } from 'prom-client';
+import type { Logger } from '../../lib/log.js';
+import { createWorkerMetrics } from '../metrics/worker-metrics.js';
+import { CachedReader, MetadataCache, PageStore } from '../store/index.js';
+import { createNamespace } from '../ufs/namespace.js';
+import type { WorkerConfig } from './config.js';
+import { startGrpcServer } from './grpc-server.js';
+import { startHttpServer } from './http.js';
+import { chunkSizeFor } from './read.js';
+import { Readiness } from './readiness.js';
+import { workerHandlers } from './service.js';
+
+export interface RunningWorker {
+  id: string;
+  grpc: string;
+  http: string;
+  /** Graceful stop: refuse new calls, let running ones finish briefly, flush and close the store. */
+  close(): Promise<void>;
+}
+
+/** Wires a worker: namespace -> metadata cache -> page store + reader -> gRPC and HTTP servers. */
+export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<RunningWorker> {
+  const registry = new Registry();
+  const namespace = createNamespace(cfg.mounts);
+  const meta = new MetadataCache(namespace, { ttlMs: cfg.metaTtlMs });
+  const readiness = new Readiness(namespace);
+  let store: PageStore;
+  try {
+    store = await PageStore.open({ pageSize: cfg.pageSize, tiers: cfg.tiers, eviction: cfg.eviction, registry, logger });
+  } catch (err) {
+    await namespace.close();
+    throw err;
+  }
+  const reader = new CachedReader(store, meta, { pageSize: cfg.pageSize, registry });
+  readiness.markStoreOpen();
+  const metrics = createWorkerMetrics(cfg.id, { capacity: () => reader.stats(), ready: () => readiness.current() }, registry);
+  const handlers = workerHandlers({
+    id: cfg.id,
+    meta,
+    reader,
+    chunkSize: chunkSizeFor(cfg.pageSize),
+    pageSize: cfg.pageSize,
+    loadConcurrency: cfg.loadConcurrency,
+    metrics,
+    logger,
+    ready: () => readiness.current(),
+  });
+  const closeStore = async (): Promise<void> => {
+    await reader.close();
+    await namespace.close();
+  };
+  let grpcServer;
+  let httpServer;
+  try {
+    grpcServer = await startGrpcServer(handlers, cfg.listen);
+    httpServer = await startHttpServer(cfg.http, { registry, readiness: () => readiness.check(), logger });
+  } catch (err) {
+    await grpcServer?.close(0);
+    await closeStore();
+    throw err;
+  }
+  // Keep Stats.ready and the ready gauge fresh even when nobody probes /readyz.
+  void readiness.check();
+  const refresh = setInterval(() => void readiness.check(), 10_000);
+  refresh.unref();
+  const [g, h] = [grpcServer, httpServer];
+  let closing: Promise<void> | undefined;
+  return {
+    id: cfg.id,
+    grpc: g.address,
+    http: h.address,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(refresh);
+        readiness.markStopping();
+        await g.close(5_000);
+        await h.close();
+        await closeStore();
+      })()),
+  };
+}

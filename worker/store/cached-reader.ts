@@ -1,0 +1,278 @@
+import type { Readable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { HoardError, isHoardError } from '../../lib/errors.js';
+import type { Ufs, UfsEntry } from '../ufs/types.js';
+import { readerMetrics, type ReaderMetrics } from './metrics.js';
+import { fileId, pageKey, pageLength, pageSpan, versionOf, type PageSpan } from './page-key.js';
+import type { PageStore } from './page-store.js';
+import type { ReaderStats } from './types.js';
+
+export interface CachedReaderOptions {
+  pageSize: number;
+  registry?: Registry;
+  /** Longest single ranged UFS read; longer missing runs are split (default 16 MiB). */
+  maxRunBytes?: number;
+  /** Runs one load() fetches at the same time (default 4). */
+  loadParallelRuns?: number;
+}
+
+/** A page being fetched: `data` settles with the run's pages, `stored` once they are cached. */
+interface InFlight {
+  data: Promise<Buffer[]>;
+  stored: Promise<void>;
+  index: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Read-through over a PageStore: hits come from the tiers, each run of missing pages is one
+ * ranged UFS read, and concurrent misses on a page share one fetch. Returned buffers may be
+ * views of cached pages: callers must treat them as read-only.
+ */
+export class CachedReader {
+  private readonly pageSize: number;
+  private readonly maxRunPages: number;
+  private readonly loadParallelRuns: number;
+  private readonly inflight = new Map<string, InFlight>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly metrics: ReaderMetrics;
+  private hits = 0;
+  private misses = 0;
+  private ufsBytesRead = 0;
+
+  constructor(
+    private readonly store: PageStore,
+    private readonly ufs: Ufs,
+    opts: CachedReaderOptions,
+  ) {
+    if (opts.pageSize !== store.pageSize) {
+      throw new HoardError('INVALID_ARGUMENT', `pageSize: reader uses ${opts.pageSize} but the store was opened with ${store.pageSize}; pass the same page size to both`);
+    }
+    this.pageSize = opts.pageSize;
+    this.maxRunPages = Math.max(1, Math.floor((opts.maxRunBytes ?? 16 * 1024 * 1024) / this.pageSize));
+    this.loadParallelRuns = Math.max(1, opts.loadParallelRuns ?? 4);
+    this.metrics = readerMetrics(opts.registry ?? new Registry());
+  }
+
+  /** Exactly the bytes [offset, offset+length) of the file version `info` describes, clamped at EOF. */
+  async read(info: UfsEntry, offset: number, length: number): Promise<Buffer> {
+    if (info.isDir) throw new HoardError('IS_DIRECTORY', `${info.path} is a directory`);
+    const span = pageSpan(info.size, offset, length, this.pageSize);
+    if (!span) return EMPTY;
+    const fid = fileId(info.path, versionOf(info));
+    const count = span.lastPage - span.firstPage + 1;
+    // Filled, not sparse: fill() maps over every slot.
+    const pages: (Buffer | undefined)[] = new Array<Buffer | undefined>(count).fill(undefined);
+    let missing = 0;
+    // Hot path: MEM lookups are synchronous and touch no disk.
+    for (let i = 0; i < count; i++) {
+      const index = span.firstPage + i;
+      const data = this.store.peek(pageKey(fid, index));
+      if (data !== undefined && data.length === pageLength(info.size, index, this.pageSize)) pages[i] = data;
+      else missing++;
+    }
+    if (missing > 0) await this.fill(info, fid, span.firstPage, pages);
+    else {
+      this.hits += count;
+      this.metrics.hits.inc(count);
+    }
+    return assemble(pages as Buffer[], span, this.pageSize);
+  }
+
+  /** Pulls the pages of a range into the cache without returning them; resolves to the range's byte count. */
+  async load(info: UfsEntry, offset: number, length: number, onBytes?: (n: number) => void): Promise<number> {
+    if (info.isDir) throw new HoardError('IS_DIRECTORY', `${info.path} is a directory`);
+    const span = pageSpan(info.size, offset, length, this.pageSize);
+    if (!span) return 0;
+    const fid = fileId(info.path, versionOf(info));
+    const windows: [number, number][] = [];
+    for (let a = span.firstPage; a <= span.lastPage; a += this.maxRunPages) {
+      windows.push([a, Math.min(span.lastPage, a + this.maxRunPages - 1)]);
+    }
+    const bytesIn = (index: number): number => {
+      const pageStart = index * this.pageSize;
+      return Math.min(span.end, pageStart + this.pageSize) - Math.max(span.start, pageStart);
+    };
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < windows.length) {
+        const [a, b] = windows[next++];
+        const waits: Promise<void>[] = [];
+        let run: number[] = [];
+        const flush = (): void => {
+          if (run.length === 0) return;
+          const started = this.startRun(info, fid, run[0], run[run.length - 1]);
+          const bytes = run.reduce((n, i) => n + bytesIn(i), 0);
+          waits.push(started.stored.then(() => started.data).then(() => onBytes?.(bytes)));
+          run = [];
+        };
+        for (let index = a; index <= b; index++) {
+          const key = pageKey(fid, index);
+          const joined = this.inflight.get(key);
+          if (this.store.has(key)) {
+            flush();
+            onBytes?.(bytesIn(index));
+          } else if (joined) {
+            flush();
+            waits.push(joined.stored.then(() => joined.data).then(() => onBytes?.(bytesIn(index))));
+          } else {
+            run.push(index);
+          }
+        }
+        flush();
+        await Promise.all(waits);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.loadParallelRuns, windows.length) }, lane));
+    return span.end - span.start;
+  }
+
+  stats(): ReaderStats {
+    return { ...this.store.stats(), hits: this.hits, misses: this.misses, ufsBytesRead: this.ufsBytesRead };
+  }
+
+  /** Waits for in-flight fetches to be cached, then closes the store (the UFS stays open: its owner closes it). */
+  async close(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    await this.store.close();
+  }
+
+  /** Fills the undefined slots of `pages`: lower tiers first, then shared or new UFS fetches. */
+  private async fill(info: UfsEntry, fid: string, first: number, pages: (Buffer | undefined)[]): Promise<void> {
+    const expected = (i: number): number => pageLength(info.size, first + i, this.pageSize);
+    await Promise.all(
+      pages.map(async (p, i) => {
+        if (p !== undefined) return;
+        const key = pageKey(fid, first + i);
+        if (!this.store.has(key)) return;
+        const data = await this.store.get(key);
+        if (data === undefined) return;
+        if (data.length === expected(i)) pages[i] = data;
+        else await this.store.delete(key); // cannot be this version's page: never serve it
+      }),
+    );
+    const waits: Promise<void>[] = [];
+    let hits = 0;
+    let run: number[] = [];
+    const flush = (): void => {
+      if (run.length === 0) return;
+      const a = run[0];
+      const { data } = this.startRun(info, fid, first + a, first + run[run.length - 1]);
+      waits.push(data.then((got) => got.forEach((d, j) => (pages[a + j] = d))));
+      run = [];
+    };
+    for (let i = 0; i < pages.length; i++) {
+      if (pages[i] !== undefined) {
+        hits++;
+        flush();
+        continue;
+      }
+      const key = pageKey(fid, first + i);
+      // Re-check: another reader may have cached or started this page while we awaited the disk.
+      const hot = this.store.peek(key);
+      const joined = this.inflight.get(key);
+      if (hot !== undefined && hot.length === expected(i)) {
+        pages[i] = hot;
+        hits++;
+        flush();
+      } else if (joined) {
+        flush();
+        waits.push(joined.data.then((got) => void (pages[i] = got[joined.index])));
+      } else {
+        run.push(i);
+        if (run.length >= this.maxRunPages) flush();
+      }
+    }
+    flush();
+    const misses = pages.length - hits;
+    this.hits += hits;
+    this.misses += misses;
+    if (hits > 0) this.metrics.hits.inc(hits);
+    if (misses > 0) this.metrics.misses.inc(misses);
+    await Promise.all(waits);
+  }
+
+  /** Starts one ranged UFS read for pages first..last and registers them as in flight. */
+  private startRun(info: UfsEntry, fid: string, first: number, last: number): { data: Promise<Buffer[]>; stored: Promise<void> } {
+    const data = this.fetchRun(info, first, last);
+    // Pages are cached only when the whole run arrived intact; a failed run stores nothing.
+    const stored = data
+      .then((pages) => Promise.all(pages.map((p, j) => this.store.put(pageKey(fid, first + j), p))))
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        for (let i = first; i <= last; i++) {
+          const key = pageKey(fid, i);
+          if (this.inflight.get(key)?.data === data) this.inflight.delete(key);
+        }
+      });
+    for (let i = first; i <= last; i++) this.inflight.set(pageKey(fid, i), { data, stored, index: i - first });
+    this.pending.add(stored);
+    void stored.then(() => this.pending.delete(stored));
+    return { data, stored };
+  }
+
+  /** One ranged read, cut into page-sized buffers as it streams (one copy, no concat). */
+  private async fetchRun(info: UfsEntry, first: number, last: number): Promise<Buffer[]> {
+    const start = first * this.pageSize;
+    const want = Math.min(info.size, (last + 1) * this.pageSize) - start;
+    const endTimer = this.metrics.ufsReadSeconds.startTimer();
+    let stream: Readable | undefined;
+    let total = 0;
+    try {
+      stream = await this.ufs.read(info.path, start, want);
+      const pages: Buffer[] = [];
+      let index = first;
+      let cur: Buffer | undefined;
+      let filled = 0;
+      for await (const raw of stream) {
+        const chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
+        if (total + chunk.length > want) {
+          throw new HoardError('FAILED_PRECONDITION', `${info.path} returned more bytes than requested at offset ${start}; the file changed, stat it again`);
+        }
+        total += chunk.length;
+        let off = 0;
+        while (off < chunk.length) {
+          if (cur === undefined) {
+            cur = Buffer.allocUnsafe(pageLength(info.size, index, this.pageSize));
+            filled = 0;
+          }
+          const n = chunk.copy(cur, filled, off, Math.min(chunk.length, off + cur.length - filled));
+          filled += n;
+          off += n;
+          if (filled === cur.length) {
+            pages.push(cur);
+            cur = undefined;
+            index++;
+          }
+        }
+      }
+      if (total !== want) {
+        throw new HoardError('FAILED_PRECONDITION', `${info.path} ended after ${total} of ${want} bytes at offset ${start}; the file changed, stat it again`);
+      }
+      return pages;
+    } catch (err) {
+      if (isHoardError(err)) throw err;
+      throw new HoardError('UNAVAILABLE', `reading ${info.path} from the under-storage failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      stream?.destroy();
+      endTimer();
+      this.ufsBytesRead += total;
+      if (total > 0) this.metrics.ufsReadBytes.inc(total);
+    }
+  }
+}
+
+function assemble(pages: Buffer[], span: PageSpan, pageSize: number): Buffer {
+  const from = span.start - span.firstPage * pageSize;
+  const length = span.end - span.start;
+  if (pages.length === 1) return pages[0].subarray(from, from + length);
+  const parts = pages.slice();
+  parts[0] = parts[0].subarray(from);
+  const lastLen = span.end - span.lastPage * pageSize;
+  parts[parts.length - 1] = parts[parts.length - 1].subarray(0, lastLen);
+  return Buffer.concat(parts, length);
+}
