@@ -117,8 +117,8 @@ describe('CRD serving', () => {
     expect(byField['spec.quota']).toBeDefined();
     expect(r.status.message).toMatch(/^Widget\.test\.hoard\.dev "bad" is invalid: \[/);
     const neg = await failure(() => custom.createNamespacedCustomObject({ ...G, namespace: 'crd', body: widget('neg', { source: 'x', replicas: -1 }) }));
-    expect(neg.status.details.causes).toEqual([{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: 'Invalid value: -1: spec.replicas in body must be >= 0' }]);
-    expect(neg.status.message).toBe('Widget.test.hoard.dev "neg" is invalid: spec.replicas: Invalid value: -1: spec.replicas in body must be >= 0');
+    expect(neg.status.details.causes).toEqual([{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: 'Invalid value: -1: spec.replicas in body should be greater than or equal to 0' }]);
+    expect(neg.status.message).toBe('Widget.test.hoard.dev "neg" is invalid: spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0');
   });
 
   it('validates updates and patches too', async () => {

@@ -26,7 +26,7 @@ interface Seen {
 }
 
 /** Open a client-node Watch; collects events; `until` resolves when `pred` matches the collected list. */
-async function watch(path: string, query: Record<string, unknown>) {
+async function watch(path: string, query: Record<string, string | number | boolean | undefined>) {
   const events: Seen[] = [];
   const waiters: { pred: (e: Seen[]) => boolean; resolve: () => void }[] = [];
   let doneErr: unknown = 'open';

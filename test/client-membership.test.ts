@@ -88,3 +88,30 @@ describe('SRV membership', () => {
     expect(() => new SrvMembership({ name: 'x', refreshMs: 0 })).toThrow(/workers.refreshMs/);
   });
 });
+
+describe('worker pool follows membership', () => {
+  it('adds, re-addresses and removes workers on the ring and their channels', async () => {
+    const { WorkerPool } = await import('../worker/client/pool.js');
+    let answer = [srv('a.svc', 9400), srv('b.svc', 9400)];
+    const m = new SrvMembership({ name: '_grpc._tcp.x', refreshMs: 60_000, resolveSrv: async () => answer });
+    await m.ready;
+    const pool = new WorkerPool(m, 1000);
+    try {
+      expect(pool.ring.ids().sort()).toEqual(['a', 'b']);
+      const oldB = pool.get('b');
+      answer = [srv('b.svc', 9401), srv('c.svc', 9400)];
+      expect(await m.refresh()).toBe(true);
+      expect(pool.ring.ids().sort()).toEqual(['b', 'c']);
+      expect(pool.get('a')).toBeUndefined();
+      expect(pool.get('b')).not.toBe(oldB);
+      expect(pool.get('b')!.address).toBe('b.svc:9401');
+      pool.markDown('c', 'test');
+      expect(pool.isUp('c')).toBe(false);
+      const { up, down } = pool.candidates('/some/key', 1);
+      expect([...up, ...down].map((c) => c.id).sort()).toEqual(['b', 'c']);
+      expect(down.map((c) => c.id)).toEqual(['c']);
+    } finally {
+      pool.close();
+    }
+  });
+});

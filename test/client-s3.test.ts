@@ -49,7 +49,7 @@ describe('client over S3 when the S3 server goes away', () => {
     const info = await client.stat('/s3/cached.bin');
     const uinfo = await client.stat('/s3/uncached.bin');
     expect(sha(await client.read('/s3/cached.bin', 0, info.size, info))).toBe(sha(cached));
-    await s3.stop();
+    await s3.halt();
 
     // Cached pages (and the workers' metadata cache) answer without the S3 server.
     const again = await client.read('/s3/cached.bin', 0, info.size, info);
@@ -65,6 +65,9 @@ describe('client over S3 when the S3 server goes away', () => {
 
     // The workers were not blamed for their under-storage: once S3 is back they serve again.
     await s3.restart();
+    const ufsBytes = async (): Promise<number> => (await client.stats()).reduce((n, s) => n + s.ufsBytesRead, 0);
+    const before = await ufsBytes();
     expect(sha(await client.read('/s3/uncached.bin', 0, uinfo.size, uinfo))).toBe(sha(uncached));
+    expect((await ufsBytes()) - before).toBeGreaterThanOrEqual(uinfo.size);
   });
 });

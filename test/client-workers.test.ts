@@ -73,7 +73,7 @@ describe('client through three real workers', () => {
     const err = await client.stat('/data/small/nope.bin').catch((e: unknown) => e);
     expect(isHoardError(err, 'NOT_FOUND')).toBe(true);
     const err2 = await client.read('/data/small', 0, 10).catch((e: unknown) => e);
-    expect(isHoardError(err2)).toBe(true);
+    expect(isHoardError(err2, 'IS_DIRECTORY')).toBe(true);
   });
 
   it('spreads a big file over several workers by block and reads it back exactly', async () => {

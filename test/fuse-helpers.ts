@@ -1,6 +1,8 @@
 // Shared by the FUSE tests: a DataClient over a real folder (so the FUSE layer can be tested on its
 // own, with real tools reading a real mount), and small process helpers.
-import { execFile, type ExecFileOptions } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type ExecFileOptions } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { hoardBin } from '../lib/root.js';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,4 +127,58 @@ export async function mountOptions(dir: string): Promise<string[]> {
 /** Best-effort cleanup for afterAll: a mount left behind breaks every later FUSE test. */
 export async function forceUnmount(dir: string): Promise<void> {
   await run('fusermount', ['-uz', dir]);
+}
+
+export interface HoardProcess {
+  proc: ChildProcess;
+  stderr(): string;
+  /** Resolves with the first stdout JSON line whose event matches; rejects on exit/timeout. */
+  waitFor(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns `node dist/bin/hoard.js <args>` (run tsc first) and collects its output. */
+export function spawnHoard(args: string[], env: Record<string, string> = {}): HoardProcess {
+  const proc = spawn(process.execPath, [hoardBin(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  const events: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  proc.stderr!.on('data', (d: Buffer) => (err += String(d)));
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => proc.once('exit', (code, signal) => {
+    ok({ code, signal });
+    for (const w of waiters.splice(0)) w();
+  }));
+  const waitFor = (event: string, timeoutMs = 30_000) =>
+    new Promise<Record<string, unknown>>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no "${event}" event within ${timeoutMs} ms; stderr:\n${err.slice(-3000)}`)), timeoutMs);
+      const check = () => {
+        const hit = events.find((e) => e.event === event);
+        if (hit) {
+          clearTimeout(timer);
+          return ok(hit);
+        }
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          clearTimeout(timer);
+          return fail(new Error(`hoard ${args[0]} exited (${proc.exitCode ?? proc.signalCode}) before "${event}"; stderr:\n${err.slice(-3000)}`));
+        }
+        waiters.push(check);
+      };
+      check();
+    });
+  return { proc, stderr: () => err, waitFor, exited };
+}
+
+/** Kills a child if it is still running and waits for it. */
+export async function killHard(p: HoardProcess | undefined): Promise<void> {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  p.proc.kill('SIGKILL');
+  await p.exited;
 }

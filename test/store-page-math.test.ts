@@ -103,6 +103,18 @@ describe('CachedReader byte ranges', () => {
     expect(ufs.reads).toEqual([{ path: '/d/file.bin', offset: 10_000, length: 500 }]);
   });
 
+  it('readSlices returns zero-copy page views that add up to the range', async () => {
+    const { data, info, reader } = await setup(10_500);
+    await reader.read(info, 0, 10_500);
+    const parts = await reader.readSlices(info, 1500, 3600); // pages 1..5
+    expect(parts.map((p) => p.length)).toEqual([500, 1000, 1000, 1000, 100]);
+    expect(Buffer.concat(parts).equals(data.subarray(1500, 5100))).toBe(true);
+    const again = await reader.readSlices(info, 2000, 1000);
+    // Page 2 both times: the cached page itself, not a copy.
+    expect(again[0].buffer === parts[1].buffer && again[0].byteOffset === parts[1].byteOffset).toBe(true);
+    expect(await reader.readSlices(info, 10_500, 5)).toEqual([]);
+  });
+
   it('refuses to read a directory', async () => {
     const { info, reader } = await setup(100);
     await expect(reader.read({ ...info, isDir: true }, 0, 10)).rejects.toMatchObject({ code: 'IS_DIRECTORY' });

@@ -1,8 +1,61 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { createLogger } from '../../lib/log.js';
+import { defaultBuildContext } from '../../operator/builders/context.js';
+import { loadKubeConfig } from '../../operator/kube/clients.js';
+import { startOperator } from '../../operator/manager.js';
+import { parseEndpointOverride } from '../../operator/stats/endpoints.js';
 
-// Placeholder until the owning area lands its command.
+function positiveMs(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: "${v}" must be a number of milliseconds`);
+    return n;
+  };
+}
+
+/** `hoard operator`: the Dataset/CacheRuntime/DataLoad controllers, one leader among replicas. */
 export function operatorCommand(): Command {
-  return new Command('operator').description('(not built yet)').action(() => {
-    throw new Error('hoard operator: not built yet');
-  });
+  return new Command('operator')
+    .description('Run the Kubernetes operator: Dataset + CacheRuntime -> cache workers, PV/PVC; DataLoad -> loader Jobs')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .option('--image <image>', 'image for workers and loaders when a CacheRuntime names none', defaultBuildContext.image)
+    .addOption(new Option('--image-pull-policy <policy>', 'pull policy for that image').choices(['Always', 'IfNotPresent', 'Never']))
+    .option('--cluster-domain <domain>', 'cluster DNS domain for worker SRV names', 'cluster.local')
+    .option('--concurrency <n>', 'datasets reconciled at once', (v) => Number(v), 8)
+    .option('--stats-interval <ms>', 'how often worker stats are gathered per Bound dataset', positiveMs('--stats-interval'), 15_000)
+    .option('--ufs-interval <ms>', 'how often the UFS is walked for total size and file count', positiveMs('--ufs-interval'), 300_000)
+    .option('--leader-elect', 'use a Lease so only one replica reconciles (default on)', true)
+    .option('--no-leader-elect', 'reconcile without leader election (single replica only)')
+    .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'default')
+    .option('--lease-name <name>', 'name of the leader Lease', 'hoard-operator')
+    .option('--lease-duration <ms>', 'how long a leader holds the Lease without renewing', positiveMs('--lease-duration'), 15_000)
+    .option('--identity <id>', 'this replica\'s identity in the Lease (default: hostname-pid)')
+    .option(
+      '--worker-endpoint-override <ns/name=host:port,...>',
+      'read stats of a dataset\'s workers from these gRPC endpoints instead of their cluster DNS names (tests, out-of-cluster runs); repeatable',
+      (v: string, prev: Map<string, string[]>) => parseEndpointOverride(v, prev),
+      new Map<string, string[]>(),
+    )
+    .action(async (opts) => {
+      const log = createLogger('operator');
+      const running = startOperator({
+        kubeConfig: loadKubeConfig(opts.kubeconfig),
+        ctx: { image: opts.image, imagePullPolicy: opts.imagePullPolicy, clusterDomain: opts.clusterDomain },
+        endpointOverrides: opts.workerEndpointOverride,
+        concurrency: opts.concurrency,
+        statsIntervalMs: opts.statsInterval,
+        ufsIntervalMs: opts.ufsInterval,
+        leaderElection: opts.leaderElect ? { namespace: opts.leaseNamespace, name: opts.leaseName, identity: opts.identity, leaseDurationMs: opts.leaseDuration } : false,
+        log,
+      });
+      process.stdout.write(`${JSON.stringify({ event: 'started', pid: process.pid, leaderElection: Boolean(opts.leaderElect) })}\n`);
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, 'stopping');
+          running.stop().finally(resolve);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
 }

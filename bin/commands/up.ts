@@ -10,7 +10,7 @@ import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
 
 interface UpFlags {
-  ufs: string[];
+  ufs?: string[];
   mount?: string;
   workers: string;
   cacheDir?: string;
@@ -58,7 +58,7 @@ function plan(flags: UpFlags): UpPlan {
 }
 
 async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: MountTable; what: string }> {
-  if (flags.ufs.length > 0) return { table: mountTableFromArgs(flags.ufs), what: flags.ufs.join(', ') };
+  if (flags.ufs?.length) return { table: mountTableFromArgs(flags.ufs), what: flags.ufs.join(', ') };
   const sample = await ensureSampleDataset(join(cacheDir, 'sample'));
   say(`${sample.created ? 'created' : 'reusing'} the sample dataset (${sample.files} files, ${formatSize(sample.bytes)}) in ${sample.dir}`);
   return { table: { mounts: [{ name: 'sample', uri: pathToFileURL(sample.dir).href }] }, what: 'the sample dataset' };
@@ -144,7 +144,7 @@ function list(workers: Child[]): string[] {
 export function upCommand(): Command {
   return new Command('up')
     .description('Cache a bucket or folder on this machine: start local workers and mount the data with FUSE (Ctrl-C stops)')
-    .option('--ufs <uri>', 'storage to cache, repeatable: s3://bucket/prefix, file:///abs/path, https://host/path, or name=uri (default: a sample dataset)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--ufs <uri>', 'storage to cache, repeatable: s3://bucket/prefix, file:///abs/path, https://host/path, or name=uri (default: a sample dataset)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--mount <dir>', `where the data appears (default ${defaultMountDir()})`)
     .option('--workers <n>', 'local cache workers to start', '2')
     .option('--cache-dir <dir>', `cache pages, logs, mount table and the sample dataset (default ${defaultCacheDir()})`)

@@ -5,7 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hoardBin } from '../../lib/root.js';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { hoardBin, packageRoot } from '../../lib/root.js';
 
 export interface WorkerOptions {
   mountsFile?: string;
@@ -163,4 +165,71 @@ function waitListening(child: ChildProcess, id: string): Promise<{ grpc: string;
     child.stderr?.on('data', onErr);
     child.once('exit', onExit);
   });
+}
+
+// A raw gRPC client straight from worker.proto, for tests that exercise a worker's wire API
+// without going through worker/client (no ring, no failover, no retries).
+
+export interface RawFileInfo {
+  path: string;
+  name: string;
+  isDir: boolean;
+  size: number;
+  mtimeMs: number;
+  version: string;
+}
+
+export interface RawLoadProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  failures: number;
+  failedPaths: string[];
+  current: string;
+  done: boolean;
+}
+
+export interface RawWorkerClient {
+  stub: grpc.Client & Record<string, (...args: any[]) => any>;
+  stat(path: string): Promise<RawFileInfo>;
+  list(path: string): Promise<RawFileInfo[]>;
+  /** All chunks of one Read call, in order. */
+  readChunks(req: { path: string; offset?: number; length?: number; version?: string }): Promise<{ offset: number; data: Buffer }[]>;
+  read(path: string, offset: number, length: number, version?: string): Promise<Buffer>;
+  load(req: { paths?: string[]; items?: { path: string; offset?: number; length?: number }[]; concurrency?: number; bandwidthBytesPerSec?: number; metadataOnly?: boolean }): Promise<RawLoadProgress[]>;
+  stats(): Promise<Record<string, any>>;
+  close(): void;
+}
+
+export function rawWorkerClient(address: string, options: grpc.ChannelOptions = {}): RawWorkerClient {
+  const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
+  const Ctor = (grpc.loadPackageDefinition(def) as any).hoard.worker.v1.Worker;
+  const stub = new Ctor(address.includes('=') ? address.slice(address.indexOf('=') + 1) : address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc-node.flow_control_window': 16 * 1024 * 1024,
+    ...options,
+  });
+  const deadline = (): Date => new Date(Date.now() + 30_000);
+  const unary = <T>(method: string, req: object): Promise<T> =>
+    new Promise((resolve, reject) => stub[method](req, { deadline: deadline() }, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+  const collect = <T>(method: string, req: object): Promise<T[]> =>
+    new Promise((resolve, reject) => {
+      const out: T[] = [];
+      const call = stub[method](req, { deadline: deadline() });
+      call.on('data', (m: T) => out.push(m));
+      call.on('error', reject);
+      call.on('end', () => resolve(out));
+    });
+  const client: RawWorkerClient = {
+    stub,
+    stat: (path) => unary('Stat', { path }),
+    list: (path) => collect('List', { path }),
+    readChunks: (req) => collect('Read', req),
+    read: async (path, offset, length, version) => Buffer.concat((await client.readChunks({ path, offset, length, version })).map((c) => c.data)),
+    load: (req) => collect('Load', req),
+    stats: () => unary('Stats', {}),
+    close: () => stub.close(),
+  };
+  return client;
 }

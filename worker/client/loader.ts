@@ -167,7 +167,8 @@ export async function runLoad(ctx: LoadContext, paths: string[], opts: LoadOptio
     prog.p.bytesDone = n;
   };
   const perWorkerBandwidth = bandwidth > 0 ? Math.max(1, Math.floor(bandwidth / Math.max(1, byWorker.size))) : 0;
-  const batchSize = Math.max(16, (concurrency || 8) * 4);
+  // Workers name up to 16 failed paths per job; batches that size keep every failure attributable.
+  const batchSize = Math.max(16, concurrency);
 
   const settle = (items: Item[], failedPaths: Set<string>): void => {
     for (const it of items) {
@@ -201,10 +202,11 @@ export async function runLoad(ctx: LoadContext, paths: string[], opts: LoadOptio
       );
       inflight.delete(token);
       bytesSettled += Math.min(last?.bytesDone ?? batchBytes, batchBytes);
-      const failed = new Set(last?.failedPaths ?? []);
-      // A worker that counted failures without naming them all: fail the whole batch's files
-      // rather than report them loaded.
-      if ((last?.failures ?? 0) > failed.size) for (const it of items) failed.add(it.path);
+      const named = last?.failedPaths ?? [];
+      const failed = new Set(named);
+      // A worker names only its most recent failures: if it counted more than it named, fail the
+      // whole batch's files rather than report any of them loaded.
+      if ((last?.failures ?? 0) > named.length) for (const it of items) failed.add(it.path);
       settle(items, failed);
       ctx.pool.markUp(workerId);
     } catch (e) {

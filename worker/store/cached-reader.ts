@@ -57,9 +57,19 @@ export class CachedReader {
 
   /** Exactly the bytes [offset, offset+length) of the file version `info` describes, clamped at EOF. */
   async read(info: UfsEntry, offset: number, length: number): Promise<Buffer> {
+    const parts = await this.readSlices(info, offset, length);
+    if (parts.length === 0) return EMPTY;
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /**
+   * Like read(), but returns the range as consecutive views of the cached pages, with no copy:
+   * a server can stream them as they are (one chunk per page) instead of concatenating.
+   */
+  async readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]> {
     if (info.isDir) throw new HoardError('IS_DIRECTORY', `${info.path} is a directory`);
     const span = pageSpan(info.size, offset, length, this.pageSize);
-    if (!span) return EMPTY;
+    if (!span) return [];
     const fid = fileId(info.path, versionOf(info));
     const count = span.lastPage - span.firstPage + 1;
     // Filled, not sparse: fill() maps over every slot.
@@ -77,7 +87,7 @@ export class CachedReader {
       this.hits += count;
       this.metrics.hits.inc(count);
     }
-    return assemble(pages as Buffer[], span, this.pageSize);
+    return slices(pages as Buffer[], span, this.pageSize);
   }
 
   /** Pulls the pages of a range into the cache without returning them; resolves to the range's byte count. */
@@ -266,13 +276,12 @@ export class CachedReader {
   }
 }
 
-function assemble(pages: Buffer[], span: PageSpan, pageSize: number): Buffer {
+/** Cuts the first and last page down to the requested range. */
+function slices(pages: Buffer[], span: PageSpan, pageSize: number): Buffer[] {
   const from = span.start - span.firstPage * pageSize;
-  const length = span.end - span.start;
-  if (pages.length === 1) return pages[0].subarray(from, from + length);
+  if (pages.length === 1) return [pages[0].subarray(from, from + span.end - span.start)];
   const parts = pages.slice();
   parts[0] = parts[0].subarray(from);
-  const lastLen = span.end - span.lastPage * pageSize;
-  parts[parts.length - 1] = parts[parts.length - 1].subarray(0, lastLen);
-  return Buffer.concat(parts, length);
+  parts[parts.length - 1] = parts[parts.length - 1].subarray(0, span.end - span.lastPage * pageSize);
+  return parts;
 }

@@ -4,7 +4,7 @@ import { isAbsolute, join, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { HoardError } from '../../lib/errors.js';
 import { baseName, childPath, normalizePath } from './path.js';
-import { checkRange, emptyStream } from './range.js';
+import { checkRange, emptyStream, sliceStream } from './range.js';
 import type { Ufs, UfsEntry } from './types.js';
 
 const STAT_CONCURRENCY = 32;
@@ -56,8 +56,9 @@ export class FileUfs implements Ufs {
     const { norm, real } = await this.resolve(path);
     signal?.throwIfAborted();
     // O_NOFOLLOW: `real` has no symlinks; if the last component was swapped for one since the
-    // realpath check, the open fails instead of following it out of the root.
-    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e) => {
+    // realpath check, the open fails instead of following it out of the root. O_NONBLOCK: opening
+    // a FIFO would otherwise block a libuv thread until some writer shows up (no effect on files).
+    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e) => {
       throw fsError(e, norm);
     });
     try {
@@ -73,7 +74,9 @@ export class FileUfs implements Ufs {
       throw e;
     }
     const stream = fh.createReadStream({ start: offset, end: offset + length - 1 });
-    return signal ? addAbortSignal(signal, stream) : stream;
+    if (signal) addAbortSignal(signal, stream);
+    // Mid-read failures (EIO, ESTALE on NFS) reach the reader as HoardErrors too.
+    return sliceStream(stream, 0, length, (e) => fsError(e, norm));
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import { HttpClient, redact } from './http-client.js';
 import { FileTree, parsePathList } from './http-listing.js';
 import { MountOptions } from './options.js';
 import { baseName, normalizePath } from './path.js';
-import { checkRange, emptyStream, sliceStream } from './range.js';
+import { checkRange, emptyStream, parseContentRange, sliceStream } from './range.js';
 import type { Ufs, UfsEntry } from './types.js';
 
 const HEAD_CONCURRENCY = 16;
@@ -142,15 +142,19 @@ export class HttpUfs implements Ufs {
       res.destroy();
       throw new HoardError('UNAVAILABLE', `${redact(url)}: server sent ${encoding}-encoded bytes despite Accept-Encoding: identity; byte ranges would be wrong`);
     }
-    // 200 = Range ignored: the body starts at byte 0. 206 must say where it starts.
-    const start = status === 200 ? 0 : parseContentRangeStart(res.headers['content-range']);
+    // 200 = Range ignored: the body is the whole file from byte 0. 206 must say where it starts.
+    const range = parseContentRange(res.headers['content-range']);
+    const start = status === 200 ? 0 : range?.start;
     if (start === undefined || start > offset) {
       res.destroy();
       throw new HoardError('UNAVAILABLE', `${redact(url)}: server answered a range we did not ask for (${res.headers['content-range'] ?? 'no Content-Range'})`);
     }
-    const bodyLength = Number(res.headers['content-length'] ?? NaN);
-    if (start === offset && Number.isFinite(bodyLength) && bodyLength <= length) return res;
-    return sliceStream(res, offset - start, length);
+    const contentLength = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
+    const total = status === 200 ? contentLength : range?.total;
+    const take = total === undefined || !Number.isFinite(total) ? length : Math.min(length, total - offset);
+    return sliceStream(res, offset - start, take, (e) =>
+      e instanceof HoardError ? e : new HoardError('UNAVAILABLE', `${redact(url)}: transfer failed: ${(e as Error)?.message ?? e}`, { cause: e }),
+    );
   }
 
   async close(): Promise<void> {
@@ -245,11 +249,6 @@ function fileEntry(path: string, size: number, res: IncomingMessage): UfsEntry {
   const mtimeMs = Number.isFinite(parsed) ? parsed : 0;
   const etag = res.headers.etag;
   return { path, name: baseName(path), isDir: false, size, mtimeMs, version: etag ? etag.replace(/"/g, '') : `${mtimeMs}-${size}` };
-}
-
-function parseContentRangeStart(h: string | undefined): number | undefined {
-  const m = h ? /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(h.trim()) : null;
-  return m ? Number(m[1]) : undefined;
 }
 
 function statusError(res: IncomingMessage, url: URL, what: string): HoardError {

@@ -8,7 +8,7 @@ import { HoardError } from '../../lib/errors.js';
 import type { MountSpec } from '../../lib/mounts.js';
 import { MountOptions } from './options.js';
 import { baseName, childPath, isServableName, normalizePath } from './path.js';
-import { checkRange, emptyStream, sliceStream } from './range.js';
+import { checkRange, emptyStream, parseContentRange, sliceStream } from './range.js';
 import { credentialsFromDir } from './s3-credentials.js';
 import { s3Error } from './s3-errors.js';
 import type { Ufs, UfsEntry } from './types.js';
@@ -161,14 +161,18 @@ export class S3Ufs implements Ufs {
     }
     const body = out.Body as Readable | undefined;
     if (!body) return emptyStream();
+    const status = out.$metadata.httpStatusCode;
+    const range = parseContentRange(out.ContentRange);
     // A store that ignores Range answers 200 with the whole object: cut out our window ourselves.
-    const start = parseContentRangeStart(out.ContentRange) ?? (out.$metadata.httpStatusCode === 206 ? offset : 0);
+    const start = range?.start ?? (status === 206 ? offset : 0);
+    const total = range?.total ?? (status === 200 ? out.ContentLength : undefined);
     if (start > offset) {
       body.destroy();
       throw new HoardError('UNAVAILABLE', `${this.where(norm)}: server returned bytes from ${start}, asked for ${offset}`);
     }
-    if (start === offset && (out.ContentLength ?? 0) <= length) return body;
-    return sliceStream(body, offset - start, length);
+    // Trust the object size over the body length: some stores answer "bytes 0-0/0" plus a phantom byte.
+    const take = total === undefined ? length : Math.min(length, total - offset);
+    return sliceStream(body, offset - start, take, (e) => s3Error(e, this.where(norm)));
   }
 
   async close(): Promise<void> {
@@ -205,9 +209,4 @@ function dirEntry(path: string): UfsEntry {
 function fileEntry(path: string, size: number, modified: Date | undefined, etag: string | undefined): UfsEntry {
   const mtimeMs = modified ? modified.getTime() : 0;
   return { path, name: baseName(path), isDir: false, size, mtimeMs, version: etag ? etag.replace(/"/g, '') : `${mtimeMs}-${size}` };
-}
-
-function parseContentRangeStart(h: string | undefined): number | undefined {
-  const m = h ? /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(h.trim()) : null;
-  return m ? Number(m[1]) : undefined;
 }

@@ -210,7 +210,8 @@ export class Kubelet {
   }
 
   private podsOf(ns: string, ownerUid: string): KObject[] {
-    return this.store.list(this.t.pods, ns).filter((p) => controllerOf(p)?.uid === ownerUid);
+    // The ownerReference index, not a namespace scan: StatefulSet syncs run on every pod event.
+    return this.store.dependentsOf(ownerUid).filter((p) => p.kind === 'Pod' && p.metadata.namespace === ns && controllerOf(p)?.uid === ownerUid);
   }
 
   private isReady(pod: KObject): boolean {

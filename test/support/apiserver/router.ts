@@ -46,6 +46,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function parseBody(text: string, contentType: string): unknown {
+  // Protobuf/CBOR (kubectl's default for built-ins): 415 makes client-go fall back to JSON.
+  if (/protobuf|cbor/.test(contentType)) throw unsupportedMediaType(contentType);
   if (!text.trim()) return undefined;
   try {
     return /yaml/.test(contentType) ? YAML.parse(text) : JSON.parse(text);

@@ -90,6 +90,33 @@ function jsonType(v: unknown): string {
   return typeof v;
 }
 
+/** kube-openapi's wording for the common constraint keywords (ajv's otherwise). */
+function kubeMessage(e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'minimum':
+      return `should be greater than or equal to ${String(p.limit)}`;
+    case 'maximum':
+      return `should be less than or equal to ${String(p.limit)}`;
+    case 'exclusiveMinimum':
+      return `should be greater than ${String(p.limit)}`;
+    case 'exclusiveMaximum':
+      return `should be less than ${String(p.limit)}`;
+    case 'minLength':
+      return `should be at least ${String(p.limit)} chars long`;
+    case 'maxLength':
+      return `may not be longer than ${String(p.limit)}`;
+    case 'pattern':
+      return `should match '${String(p.pattern)}'`;
+    case 'minItems':
+      return `should have at least ${String(p.limit)} items`;
+    case 'maxItems':
+      return `must have at most ${String(p.limit)} items`;
+    default:
+      return e.message ?? 'is invalid';
+  }
+}
+
 function toCause(e: ErrorObject): FieldCause {
   const field = fieldPath(e.instancePath) || '<root>';
   switch (e.keyword) {
@@ -106,7 +133,7 @@ function toCause(e: ErrorObject): FieldCause {
       return { reason: 'FieldValueNotSupported', field, message: `Unsupported value: ${render(e.data)}: supported values: ${allowed}` };
     }
     default:
-      return { reason: 'FieldValueInvalid', field, message: `Invalid value: ${render(e.data)}: ${field} in body ${e.message ?? 'is invalid'}` };
+      return { reason: 'FieldValueInvalid', field, message: `Invalid value: ${render(e.data)}: ${field} in body ${kubeMessage(e)}` };
   }
 }
 

@@ -115,14 +115,14 @@ export class Store {
 
   /** Objects of a type, optionally in one namespace, filtered, sorted by namespace/name. */
   list(rt: ResourceType, ns?: string, filter?: Selector): KObject[] {
-    const out: KObject[] = [];
+    const out: [string, KObject][] = [];
     const prefix = rt.namespaced && ns ? `${ns}/` : undefined;
     for (const [key, obj] of this.bucket(rt)) {
       if (prefix && !key.startsWith(prefix)) continue;
       const v = asVersion(obj, rt);
-      if (!filter || filter(v)) out.push(v);
+      if (!filter || filter(v)) out.push([key, v]);
     }
-    return out.sort((a, b) => objKey(a.metadata.namespace, a.metadata.name).localeCompare(objKey(b.metadata.namespace, b.metadata.name)));
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
   }
 
   dependentsOf(uid: string): KObject[] {

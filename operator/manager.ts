@@ -1,0 +1,115 @@
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { createLogger, type Logger } from '../lib/log.js';
+import { GROUP, PLURALS, VERSION } from './api/types.js';
+import type { BuildContext } from './builders/context.js';
+import { DATALOAD_LABEL } from './builders/loader-job.js';
+import { DataLoadController } from './controllers/dataload.js';
+import { DatasetController } from './controllers/dataset.js';
+import { createClients, type KubeClients } from './kube/clients.js';
+import { describeError } from './kube/errors.js';
+import { EventRecorder } from './runtime/events.js';
+import { nsName, startWatch } from './runtime/informers.js';
+import { LeaderElector } from './runtime/leader.js';
+import { WorkQueue } from './runtime/queue.js';
+import { GrpcStatsSource } from './stats/grpc-source.js';
+import type { StatsSource } from './stats/source.js';
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  ctx: BuildContext;
+  stats?: StatsSource;
+  /** Worker gRPC endpoints per "ns/name", for tests and out-of-cluster operators. */
+  endpointOverrides?: Map<string, string[]>;
+  concurrency?: number;
+  statsIntervalMs?: number;
+  ufsIntervalMs?: number;
+  leaderElection?: { namespace: string; name: string; identity?: string; leaseDurationMs?: number } | false;
+  log?: Logger;
+}
+
+export interface RunningOperator {
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+type Obj = KubernetesObject;
+
+/** Wires watches -> work queues -> controllers, behind leader election. */
+export function startOperator(o: OperatorOptions): RunningOperator {
+  const log = o.log ?? createLogger('operator');
+  const k: KubeClients = createClients(o.kubeConfig);
+  const events = new EventRecorder(k, log);
+  const stats = o.stats ?? new GrpcStatsSource({ overrides: o.endpointOverrides, clusterDomain: o.ctx.clusterDomain });
+  const concurrency = o.concurrency ?? 8;
+  const onError = (kind: string) => (key: string, err: unknown, retryInMs: number) =>
+    log.warn({ kind, key, err: describeError(err), retryInMs }, 'reconcile failed; retrying');
+
+  let datasetQueue: WorkQueue | undefined;
+  let dataloadQueue: WorkQueue | undefined;
+  const enqueueDataset = (key: string) => datasetQueue?.add(key);
+  const enqueueDataload = (key: string) => dataloadQueue?.add(key);
+  const datasets = new DatasetController({
+    k, events, log, ctx: o.ctx, stats,
+    statsIntervalMs: o.statsIntervalMs ?? 15_000,
+    ufsIntervalMs: o.ufsIntervalMs ?? 300_000,
+    enqueue: enqueueDataset,
+  });
+  const dataloads = new DataLoadController({ k, events, log, ctx: o.ctx, stats, enqueue: enqueueDataload });
+
+  let watches: { stop(): Promise<void> }[] = [];
+  const startControllers = () => {
+    datasetQueue = new WorkQueue((key) => datasets.reconcile(key), { concurrency }, onError('Dataset'));
+    dataloadQueue = new WorkQueue((key) => dataloads.reconcile(key), { concurrency: Math.max(2, concurrency / 4) }, onError('DataLoad'));
+    const crPath = (plural: string) => `/apis/${GROUP}/${VERSION}/${plural}`;
+    const listCr = (plural: string) => () => k.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as never;
+    const workerSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=worker';
+    const volumeSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=volume';
+    const loaderSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=loader';
+    const instanceKey = (obj: Obj) => [`${obj.metadata?.namespace}/${obj.metadata?.labels?.['app.kubernetes.io/instance']}`];
+    watches = [
+      startWatch<Obj>(k, { name: 'datasets', path: crPath(PLURALS.Dataset), list: listCr(PLURALS.Dataset), keys: (d) => [nsName(d)] }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'cacheruntimes', path: crPath(PLURALS.CacheRuntime), list: listCr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)] }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'statefulsets', path: '/apis/apps/v1/statefulsets', labelSelector: workerSelector, list: () => k.apps.listStatefulSetForAllNamespaces({ labelSelector: workerSelector }), keys: instanceKey }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'pvcs', path: '/api/v1/persistentvolumeclaims', labelSelector: volumeSelector, list: () => k.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: volumeSelector }), keys: instanceKey }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'dataloads', path: crPath(PLURALS.DataLoad), list: listCr(PLURALS.DataLoad), keys: (d) => [nsName(d)] }, enqueueDataload, log),
+      startWatch<Obj>(k, {
+        name: 'jobs', path: '/apis/batch/v1/jobs', labelSelector: loaderSelector,
+        list: () => k.batch.listJobForAllNamespaces({ labelSelector: loaderSelector }),
+        keys: (j) => (j.metadata?.labels?.[DATALOAD_LABEL] ? [`${j.metadata.namespace}/${j.metadata.labels[DATALOAD_LABEL]}`] : []),
+      }, enqueueDataload, log),
+    ];
+    log.info({ concurrency }, 'controllers started');
+  };
+  const stopControllers = async () => {
+    datasetQueue?.stop();
+    dataloadQueue?.stop();
+    datasetQueue = dataloadQueue = undefined;
+    await Promise.all(watches.map((w) => w.stop().catch(() => undefined)));
+    watches = [];
+  };
+
+  let elector: LeaderElector | undefined;
+  if (o.leaderElection === false || o.leaderElection === undefined) {
+    startControllers();
+  } else {
+    const le = o.leaderElection;
+    const duration = le.leaseDurationMs ?? 15_000;
+    elector = new LeaderElector(
+      k,
+      { namespace: le.namespace, name: le.name, identity: le.identity ?? `${hostname()}-${process.pid}`, leaseDurationMs: duration, renewIntervalMs: Math.floor(duration / 3), retryIntervalMs: Math.max(500, Math.floor(duration / 5)) },
+      log,
+      { onStartedLeading: startControllers, onStoppedLeading: () => void stopControllers() },
+    );
+    elector.start();
+  }
+
+  return {
+    isLeader: () => (elector ? elector.isLeader : true),
+    async stop() {
+      await elector?.stop();
+      await stopControllers();
+      await stats.close();
+    },
+  };
+}

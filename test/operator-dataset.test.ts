@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { getTestCluster, type TestCluster } from './support/kube.js';
+import { startWorkers, type WorkerGroup } from './support/workers.js';
+import { startOperator, type RunningOperator } from '../operator/manager.js';
+import { createLogger } from '../lib/log.js';
+import { crdManifests, ensureNamespace, GVR, installCrds, jsonPath, waitUntil } from './operator/harness.js';
+
+const NS = 'ml';
+let cluster: TestCluster;
+let workers: WorkerGroup;
+let operator: RunningOperator;
+let dataDir: string;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let custom: CustomObjectsApi;
+
+const ds = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec });
+const rt = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name, namespace: NS }, spec });
+const create = (plural: string, body: object) => custom.createNamespacedCustomObject({ ...GVR(plural, NS), body });
+const get = (plural: string, name: string) => custom.getNamespacedCustomObject({ ...GVR(plural, NS), name }) as Promise<any>;
+
+beforeAll(async () => {
+  cluster = await getTestCluster();
+  const kc = cluster.kubeConfig;
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  await installCrds(kc);
+  await ensureNamespace(kc, NS);
+  dataDir = await mkdtemp(join(tmpdir(), 'hoard-op-data-'));
+  await mkdir(join(dataDir, 'sub'));
+  await writeFile(join(dataDir, 'a.bin'), Buffer.alloc(300_000, 1));
+  await writeFile(join(dataDir, 'sub', 'b.bin'), Buffer.alloc(700_000, 2));
+  workers = await startWorkers(2, { ufs: [`data=file://${dataDir}`] });
+  operator = startOperator({
+    kubeConfig: kc,
+    ctx: { image: 'hoard:test', clusterDomain: 'cluster.local' },
+    endpointOverrides: new Map([[`${NS}/imagenet`, workers.workers.map((w) => w.grpc)]]),
+    statsIntervalMs: 300,
+    ufsIntervalMs: 300,
+    leaderElection: false,
+    log: createLogger('operator', 'warn'),
+  });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await workers?.stop();
+  await cluster?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('Dataset + CacheRuntime', () => {
+  it('creates workers, mount table and volume, then goes Bound with stats', async () => {
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's3-creds' }, stringData: { accessKeyId: 'AKIA', secretAccessKey: 'very-secret' } } });
+    await create('datasets', ds('imagenet', {
+      mounts: [
+        { name: 'data', uri: 'file:///srv/data' },
+        { name: 'train', uri: 's3://datasets/imagenet/train', options: { region: 'us-east-1' }, credentials: { secretRef: { name: 's3-creds' } } },
+      ],
+    }));
+    await create('cacheruntimes', rt('imagenet', { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }, { medium: 'SSD', quota: '1Gi', path: '/mnt/nvme' }] } }));
+
+    const bound = await waitUntil(async () => {
+      const d = await get('datasets', 'imagenet');
+      return d.status?.phase === 'Bound' && d.status?.fileCount === 2 && d.status?.cacheStates?.cacheCapacity ? d : undefined;
+    }, 30_000, 'Dataset Bound with stats');
+    expect(bound.metadata.finalizers).toContain('data.hoard.dev/finalizer');
+    expect(bound.status.workers).toEqual({ desired: 2, ready: 2 });
+    expect(bound.status.ufsTotalBytes).toBe(1_000_000);
+    expect(bound.status.ufsTotal).toMatch(/KiB$/);
+    expect(bound.status.cacheStates.hitRatio).toMatch(/%$/);
+    expect(bound.status.pvc).toBe('imagenet');
+    const types = Object.fromEntries(bound.status.conditions.map((c: any) => [c.type, c.status]));
+    expect(types).toEqual(expect.objectContaining({ Ready: 'True', WorkersReady: 'True', VolumeReady: 'True', RuntimeReady: 'True', CredentialsReady: 'True', StatsAvailable: 'True' }));
+    for (const c of bound.status.conditions) expect(c.observedGeneration).toBe(bound.metadata.generation);
+
+    // Every printer column of `kubectl get datasets` resolves to a value.
+    const cols = crdManifests().find((c) => c.spec.names.kind === 'Dataset')!.spec.versions[0].additionalPrinterColumns as { name: string; jsonPath: string }[];
+    expect(cols.map((c) => c.name)).toEqual(['UFS Total Size', 'Cached', 'Cache Capacity', 'Cached Percentage', 'Phase', 'Age', 'Files', 'Hit Ratio']);
+    for (const c of cols) expect(jsonPath(bound, c.jsonPath), c.name).toBeDefined();
+
+    const sts = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
+    expect(sts.metadata!.ownerReferences![0].kind).toBe('CacheRuntime');
+    expect(sts.spec!.template.spec!.containers[0].args).toEqual(expect.arrayContaining(['--id', '$(POD_NAME)', '--tier', 'MEM:64Mi', '--tier', 'SSD:/cache/ssd0:1024Mi']));
+    const svc = await core.readNamespacedService({ name: 'imagenet-worker', namespace: NS });
+    expect(svc.spec!.clusterIP).toBe('None');
+    const cm = await core.readNamespacedConfigMap({ name: 'imagenet-mounts', namespace: NS });
+    expect(cm.data!['mounts.json']).not.toContain('very-secret');
+    expect(JSON.parse(cm.data!['mounts.json']).mounts[1].credentialsDir).toBe('/etc/hoard/credentials/train');
+    const pv = await core.readPersistentVolume({ name: 'hoard-ml-imagenet' });
+    expect(pv.spec!.csi!.volumeHandle).toBe('ml/imagenet');
+    expect(pv.spec!.csi!.nodeStageSecretRef!.name).toBe('s3-creds');
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS });
+    expect(pvc.spec!.volumeName).toBe('hoard-ml-imagenet');
+    await waitUntil(async () => (await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS })).status?.phase === 'Bound', 10_000, 'PVC Bound');
+
+    const runtime = await waitUntil(async () => {
+      const r = await get('cacheruntimes', 'imagenet');
+      return r.status?.phase === 'Ready' ? r : undefined;
+    }, 10_000, 'CacheRuntime Ready');
+    expect(runtime.status.selector).toContain('app.kubernetes.io/instance=imagenet');
+    const events = await core.listNamespacedEvent({ namespace: NS });
+    const reasons = events.items.filter((e) => e.involvedObject.kind === 'Dataset' && e.involvedObject.name === 'imagenet').map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['WorkersCreated', 'VolumeCreated', 'PhaseBound']));
+  });
+
+  it('scales and changes tiers in place (same StatefulSet uid)', async () => {
+    const before = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
+    const r = await get('cacheruntimes', 'imagenet');
+    r.spec.replicas = 3;
+    r.spec.tieredStore.levels = [{ medium: 'MEM', quota: '128Mi' }];
+    await custom.replaceNamespacedCustomObject({ ...GVR('cacheruntimes', NS), name: 'imagenet', body: r });
+    const after = await waitUntil(async () => {
+      const s = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
+      return s.spec!.replicas === 3 && s.spec!.template.spec!.containers[0].args!.includes('MEM:128Mi') ? s : undefined;
+    }, 15_000, 'StatefulSet updated');
+    expect(after.metadata!.uid).toBe(before.metadata!.uid);
+    expect(after.spec!.template.spec!.volumes!.some((v) => v.name === 'cache-ssd0')).toBe(false);
+    await waitUntil(async () => (await get('datasets', 'imagenet')).status?.workers?.ready === 3, 15_000, 'three ready workers');
+    // The scale subresource reports the same numbers (what `kubectl scale` and HPAs use).
+    await waitUntil(async () => (await get('cacheruntimes', 'imagenet')).status?.replicas === 3, 10_000, 'runtime status.replicas');
+  });
+
+  it('reports a missing Secret with a condition and a Warning event naming the field', async () => {
+    await create('datasets', ds('nokeys', { mounts: [{ name: 'train', uri: 's3://bucket/x', credentials: { secretRef: { name: 'absent' } } }] }));
+    await create('cacheruntimes', rt('nokeys', { tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } }));
+    const d = await waitUntil(async () => {
+      const o = await get('datasets', 'nokeys');
+      return o.status?.conditions?.find((c: any) => c.type === 'CredentialsReady') ? o : undefined;
+    }, 10_000, 'CredentialsReady condition');
+    const c = d.status.conditions.find((x: any) => x.type === 'CredentialsReady');
+    expect(c).toEqual(expect.objectContaining({ status: 'False', reason: 'SecretNotFound' }));
+    expect(c.message).toContain('spec.mounts[0].credentials.secretRef.name: Secret "absent" not found');
+    expect(d.status.phase).toBe('Pending');
+    const ev = await waitUntil(async () => (await core.listNamespacedEvent({ namespace: NS })).items.find((e) => e.involvedObject.name === 'nokeys' && e.reason === 'SecretNotFound'), 10_000, 'event');
+    expect(ev.type).toBe('Warning');
+    await expect(apps.readNamespacedStatefulSet({ name: 'nokeys-worker', namespace: NS })).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('says when a Dataset has no CacheRuntime', async () => {
+    await create('datasets', ds('lonely', { mounts: [{ name: 'a', uri: 'file:///a' }] }));
+    const d = await waitUntil(async () => {
+      const o = await get('datasets', 'lonely');
+      return o.status?.conditions?.find((c: any) => c.reason === 'NoRuntime') ? o : undefined;
+    }, 10_000, 'NoRuntime');
+    expect(d.status.phase).toBe('Pending');
+    expect(d.status.conditions.find((c: any) => c.type === 'RuntimeReady').message).toContain('no CacheRuntime named "lonely"');
+  });
+
+  it('holds deletion while a pod uses the PVC, then cleans up everything', async () => {
+    await create('datasets', ds('held', { mounts: [{ name: 'a', uri: 'file:///a' }] }));
+    await create('cacheruntimes', rt('held', { tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } }));
+    await waitUntil(async () => (await get('datasets', 'held')).status?.phase === 'Bound', 15_000, 'held Bound');
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'reader' }, spec: { containers: [{ name: 'r', image: 'busybox', volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'held' } }] } },
+    });
+    await custom.deleteNamespacedCustomObject({ ...GVR('datasets', NS), name: 'held' });
+    const term = await waitUntil(async () => {
+      const o = await get('datasets', 'held');
+      return o.status?.phase === 'Terminating' ? o : undefined;
+    }, 10_000, 'Terminating');
+    expect(term.status.conditions.find((c: any) => c.type === 'Terminating').message).toContain('reader');
+    expect((await core.readPersistentVolume({ name: 'hoard-ml-held' })).metadata!.name).toBe('hoard-ml-held');
+    await core.deleteNamespacedPod({ name: 'reader', namespace: NS, gracePeriodSeconds: 0 });
+    await waitUntil(async () => get('datasets', 'held').then(() => false, (e) => e.code === 404), 15_000, 'Dataset gone');
+    await waitUntil(async () => core.readPersistentVolume({ name: 'hoard-ml-held' }).then(() => false, (e) => e.code === 404), 15_000, 'PV gone');
+    await waitUntil(async () => core.readNamespacedConfigMap({ name: 'held-mounts', namespace: NS }).then(() => false, (e) => e.code === 404), 15_000, 'ConfigMap gone');
+  });
+
+  it('deletes at once when no pod uses the PVC', async () => {
+    await custom.deleteNamespacedCustomObject({ ...GVR('datasets', NS), name: 'lonely' });
+    await waitUntil(async () => get('datasets', 'lonely').then(() => false, (e) => e.code === 404), 15_000, 'lonely gone');
+  });
+});
+
+describe('schema validation rejects invalid resources', () => {
+  const bad: [string, string, object][] = [
+    ['no mounts', 'datasets', { mounts: [] }],
+    ['missing uri', 'datasets', { mounts: [{ name: 'a' }] }],
+    ['bad mount name', 'datasets', { mounts: [{ name: 'Bad Name', uri: 'file:///a' }] }],
+    ['unsupported scheme', 'datasets', { mounts: [{ name: 'a', uri: 'ftp://host/a' }] }],
+    ['inline credentials', 'datasets', { mounts: [{ name: 'a', uri: 's3://bucket/a', credentials: { secretRef: { name: 's' }, secretAccessKey: 'x' } }] }],
+    ['bad access mode', 'datasets', { mounts: [{ name: 'a', uri: 'file:///a' }], accessModes: ['ReadAnything'] }],
+    ['unknown medium', 'cacheruntimes', { tieredStore: { levels: [{ medium: 'TAPE', quota: '1Gi' }] } }],
+    ['bad quota', 'cacheruntimes', { tieredStore: { levels: [{ medium: 'MEM', quota: 'lots' }] } }],
+    ['negative replicas', 'cacheruntimes', { replicas: -1, tieredStore: { levels: [{ medium: 'MEM', quota: '1Gi' }] } }],
+    ['no tiers', 'cacheruntimes', { tieredStore: { levels: [] } }],
+    ['bad watermark', 'cacheruntimes', { tieredStore: { levels: [{ medium: 'SSD', quota: '1Gi', high: '1.5' }] } }],
+    ['unknown policy', 'dataloads', { dataset: { name: 'x' }, policy: 'Sometimes' }],
+    ['cron without schedule', 'dataloads', { dataset: { name: 'x' }, policy: 'Cron' }],
+    ['relative path', 'dataloads', { dataset: { name: 'x' }, paths: ['train'] }],
+    ['zero concurrency', 'dataloads', { dataset: { name: 'x' }, concurrency: 0 }],
+  ];
+  it.each(bad)('%s', async (_label, plural, spec) => {
+    const kind = { datasets: 'Dataset', cacheruntimes: 'CacheRuntime', dataloads: 'DataLoad' }[plural];
+    await expect(create(plural, { apiVersion: 'data.hoard.dev/v1alpha1', kind, metadata: { name: 'invalid', namespace: NS }, spec })).rejects.toMatchObject({ code: 422 });
+  });
+});
