@@ -36,7 +36,10 @@ function context(): Record<string, string> {
 }
 
 /** Reads the published file with cat until it works; bounded at 10 s as the issue demands. */
-const readsAgain = () => waitFor(async () => (await run('cat', [file()], { timeout: 3000 })).stdout, 10_000, 'target path readable');
+const readsAgain = () =>
+  waitFor(async () => (await run('cat', [file()], { timeout: 3000 })).stdout, 10_000, 'target path readable').catch((err: Error) => {
+    throw new Error(`${err.message}\nplugin log:\n${plugin.logs().split('\n').filter((l) => !l.includes('csi call')).slice(-12).join('\n')}`);
+  });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hoard-csi-heal-'));

@@ -126,7 +126,7 @@ async function runUp(flags: UpFlags): Promise<void> {
 
   const names = table.mounts.map((m) => `${p.mountDir}/${m.name}`);
   if (json) {
-    process.stdout.write(JSON.stringify({ event: 'mounted', dir: p.mountDir, mounts: names, workers: list(workers), mountsFile, logs, pid: process.pid }) + '\n');
+    process.stdout.write(JSON.stringify({ event: 'mounted', dir: p.mountDir, mounts: names, workers: list(workers), pids: [...workers, mount].map((c) => c.proc.pid), mountsFile, logs, pid: process.pid }) + '\n');
   } else {
     process.stdout.write(
       `\nHoard is up: ${what} is mounted at ${p.mountDir}\n` +

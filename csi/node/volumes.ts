@@ -110,7 +110,6 @@ export class VolumeManager {
       // (or Unstage removes), never an unrecorded mount.
       await this.state.put(record);
       try {
-        await mkdir(input.stagingPath, { recursive: true });
         await this.startChild(record, mountsFile);
       } catch (err) {
         await this.stopEverything(record).catch(() => undefined);
@@ -128,7 +127,9 @@ export class VolumeManager {
       this.log.warn({ volumeId: record.volumeId, pid: orphan.pid }, 'stopping a FUSE process left from an earlier attempt');
       await stopFuseChild(orphan, record.stagingPath, 2000);
     }
+    // Only after the dead mount is gone: any fs call on it fails with ENOTCONN.
     await unmountAll(record.stagingPath, true);
+    await mkdir(record.stagingPath, { recursive: true });
     record.child = await spawnFuseChild({
       stagingPath: record.stagingPath,
       volumeDir: record.dir,
@@ -290,7 +291,6 @@ export class VolumeManager {
         this.log.warn({ volumeId: record.volumeId, stagingPath: record.stagingPath, problem: check.health.message, reason }, 'broken volume mount found; remounting');
         try {
           if (record.child) await stopFuseChild(record.child, record.stagingPath, 2000);
-          await mkdir(record.stagingPath, { recursive: true });
           await this.startChild(record);
         } catch (err) {
           this.log.error({ volumeId: record.volumeId, err: (err as Error).message }, 'remounting the volume failed; will retry');

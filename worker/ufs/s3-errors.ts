@@ -23,18 +23,23 @@ export function s3Error(e: unknown, where: string): HoardError {
   const name = err?.name ?? '';
   const status = err?.$metadata?.httpStatusCode;
   const netCode = err?.code ?? err?.cause?.code ?? '';
-  const msg = err?.message || name || String(e);
+  // HEAD answers have no body, so the SDK only knows the status ("Unknown"): say that instead.
+  const known = name && name !== 'Unknown' && name !== 'UnknownError';
+  const msg = known ? `${name}: ${err?.message || name}` : status ? `HTTP ${status}` : err?.message || String(e);
   if (name === 'NoSuchBucket') {
     return new HoardError('NOT_FOUND', `${where}: bucket does not exist; check the mount uri`, { cause: e });
   }
   if (NOT_FOUND.has(name) || status === 404) return new HoardError('NOT_FOUND', `${where}: not found`, { cause: e });
   if (DENIED.has(name) || status === 401 || status === 403) {
-    const hint = name === 'CredentialsProviderError' ? '; set credentialsDir or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY' : '';
-    return new HoardError('PERMISSION_DENIED', `${where}: access denied (${name || status}: ${msg})${hint}`, { cause: e });
+    const hint =
+      name === 'CredentialsProviderError'
+        ? 'set credentialsDir or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY'
+        : 'check the access key and secret (credentialsDir or environment) and the bucket policy';
+    return new HoardError('PERMISSION_DENIED', `${where}: access denied (${msg}); ${hint}`, { cause: e });
   }
   if (name === 'TimeoutError' || name === 'RequestTimeout' || NETWORK.has(netCode) || (status !== undefined && (status >= 500 || status === 429))) {
-    return new HoardError('UNAVAILABLE', `${where}: storage unavailable (${netCode || name || status}: ${msg})`, { cause: e });
+    return new HoardError('UNAVAILABLE', `${where}: storage unavailable (${netCode ? `${netCode} ` : ''}${msg})`, { cause: e });
   }
-  if (status === 400) return new HoardError('INVALID_ARGUMENT', `${where}: ${name}: ${msg}`, { cause: e });
-  return new HoardError('UNAVAILABLE', `${where}: ${name || 'error'}: ${msg}`, { cause: e });
+  if (status === 400) return new HoardError('INVALID_ARGUMENT', `${where}: ${msg}`, { cause: e });
+  return new HoardError('UNAVAILABLE', `${where}: ${msg}`, { cause: e });
 }

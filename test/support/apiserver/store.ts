@@ -295,7 +295,8 @@ export class Store {
 
   /** Schema pruning/defaulting/validation for custom resources, metadata rules, then hooks. */
   private admit(rt: ResourceType, candidate: KObject, old: KObject | undefined): KObject {
-    const next = structuredClone(candidate);
+    // A private deep copy (plain JSON: JSON round-trip is faster than structuredClone here).
+    const next: KObject = JSON.parse(JSON.stringify(candidate));
     if (!isObject(next.metadata)) next.metadata = {};
     const name = String(next.metadata.name ?? '');
     if (rt.schema) {

@@ -1,8 +1,16 @@
 /** Small helpers shared by the emulator's modules. */
 
 /** RFC 3339 with seconds precision, like metav1.Time. */
+let lastSecond = -1;
+let lastStamp = '';
 export function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Called on every write: format once per second.
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastStamp = new Date(second * 1000).toISOString().replace('.000Z', 'Z');
+  }
+  return lastStamp;
 }
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';

@@ -12,6 +12,14 @@ export interface WatchRequest {
   bookmarkIntervalMs: number;
 }
 
+/** Stored objects are immutable, so each is serialized once however many watches send it. */
+const cache = new WeakMap<KObject, string>();
+function serialized(obj: KObject): string {
+  let s = cache.get(obj);
+  if (s === undefined) cache.set(obj, (s = JSON.stringify(obj)));
+  return s;
+}
+
 function expiredStatus(message: string): KObject {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Expired', code: 410 };
 }
@@ -29,7 +37,7 @@ export function openWatch(store: Store, _req: IncomingMessage, res: ServerRespon
   res.flushHeaders();
   let closed = false;
   const write = (type: string, object: KObject) => {
-    if (!closed) res.write(`${JSON.stringify({ type, object })}\n`);
+    if (!closed) res.write(`{"type":"${type}","object":${serialized(object)}}\n`);
   };
   const bookmark = (annotations?: Record<string, string>) =>
     write('BOOKMARK', { kind: rt.kind, apiVersion: rt.apiVersion, metadata: { resourceVersion: store.currentResourceVersion(), ...(annotations ? { annotations } : {}) } });
