@@ -68,11 +68,11 @@ export function startOperator(o: OperatorOptions): RunningOperator {
     const loaderSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=loader';
     const instanceKey = (obj: Obj) => [`${obj.metadata?.namespace}/${obj.metadata?.labels?.['app.kubernetes.io/instance']}`];
     watches = [
-      startWatch<Obj>(k, { name: 'datasets', path: crPath(PLURALS.Dataset), list: listCr(PLURALS.Dataset), keys: (d) => [nsName(d)] }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'cacheruntimes', path: crPath(PLURALS.CacheRuntime), list: listCr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)] }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'datasets', path: crPath(PLURALS.Dataset), list: listCr(PLURALS.Dataset), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
+      startWatch<Obj>(k, { name: 'cacheruntimes', path: crPath(PLURALS.CacheRuntime), list: listCr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
       startWatch<Obj>(k, { name: 'statefulsets', path: '/apis/apps/v1/statefulsets', labelSelector: workerSelector, list: () => k.apps.listStatefulSetForAllNamespaces({ labelSelector: workerSelector }), keys: instanceKey }, enqueueDataset, log),
       startWatch<Obj>(k, { name: 'pvcs', path: '/api/v1/persistentvolumeclaims', labelSelector: volumeSelector, list: () => k.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: volumeSelector }), keys: instanceKey }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'dataloads', path: crPath(PLURALS.DataLoad), list: listCr(PLURALS.DataLoad), keys: (d) => [nsName(d)] }, enqueueDataload, log),
+      startWatch<Obj>(k, { name: 'dataloads', path: crPath(PLURALS.DataLoad), list: listCr(PLURALS.DataLoad), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataload, log),
       startWatch<Obj>(k, {
         name: 'jobs', path: '/apis/batch/v1/jobs', labelSelector: loaderSelector,
         list: () => k.batch.listJobForAllNamespaces({ labelSelector: loaderSelector }),
