@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mountTableFromArgs } from '../lib/mounts.js';
 import { createNamespace, Namespace } from '../worker/ufs/namespace.js';
 import { startS3Server, type S3Server } from './support/s3server.js';
@@ -94,12 +94,11 @@ describe('Namespace', () => {
     const fromArgs = createNamespace(mountTableFromArgs([`imgs=s3://datasets/imagenet?endpoint=${s3.endpoint}`, `lbl=${pathToFileURL(join(tmp, 'labels')).href}`]));
     try {
       expect(fromArgs.mountNames()).toEqual(['imgs', 'lbl']);
-      process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+      vi.stubEnv('AWS_ACCESS_KEY_ID', s3.accessKeyId);
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.secretAccessKey);
       expect((await fromArgs.list('/imgs')).map((e) => e.path)).toEqual(['/imgs/train']);
     } finally {
-      delete process.env.AWS_ACCESS_KEY_ID;
-      delete process.env.AWS_SECRET_ACCESS_KEY;
+      vi.unstubAllEnvs();
       await fromArgs.close();
     }
   });

@@ -63,6 +63,9 @@ export class S3Ufs implements Ufs {
   }
 
   constructor(private readonly opts: S3UfsOptions) {
+    // The SDK prints a multi-line plain-text notice about Node 20 support on first use; it would
+    // break the JSON-only stderr of workers, and the supported Node range is package.json's call.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const agentOpts = { keepAlive: true, maxSockets: 64 };
     this.client = new S3Client({
       region: opts.region,
