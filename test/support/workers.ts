@@ -170,25 +170,8 @@ function waitListening(child: ChildProcess, id: string): Promise<{ grpc: string;
 // A raw gRPC client straight from worker.proto, for tests that exercise a worker's wire API
 // without going through worker/client (no ring, no failover, no retries).
 
-export interface RawFileInfo {
-  path: string;
-  name: string;
-  isDir: boolean;
-  size: number;
-  mtimeMs: number;
-  version: string;
-}
-
-export interface RawLoadProgress {
-  filesDone: number;
-  filesTotal: number;
-  bytesDone: number;
-  bytesTotal: number;
-  failures: number;
-  failedPaths: string[];
-  current: string;
-  done: boolean;
-}
+export type { FileInfo as RawFileInfo, LoadProgress as RawLoadProgress } from '../../worker/client/types.js';
+import type { FileInfo as RawFileInfo, LoadProgress as RawLoadProgress } from '../../worker/client/types.js';
 
 export interface RawWorkerClient {
   stub: grpc.Client & Record<string, (...args: any[]) => any>;

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { packageRoot } from '../../lib/root.js';
 import { fromGrpcError } from './errors.js';
-import type { FileInfo, WorkerStats } from './types.js';
+import type { FileInfo, LoadProgress, WorkerStats } from './types.js';
 
 /** Wire shapes as @grpc/proto-loader decodes them (camelCase, 64-bit ints as numbers). */
 export interface WireLoadItem {
@@ -20,16 +20,8 @@ export interface WireLoadRequest {
   metadataOnly?: boolean;
 }
 
-export interface WireLoadProgress {
-  filesDone: number;
-  filesTotal: number;
-  bytesDone: number;
-  bytesTotal: number;
-  failures: number;
-  failedPaths: string[];
-  current: string;
-  done: boolean;
-}
+/** The wire LoadProgress decodes to exactly the client's LoadProgress. */
+export type WireLoadProgress = LoadProgress;
 
 type WorkerStub = grpc.Client & Record<string, (...args: any[]) => any>;
 type WorkerCtor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => WorkerStub;

@@ -16,17 +16,8 @@ export interface LoadRequest {
   bandwidthBytesPerSec: number;
   metadataOnly: boolean;
 }
-export interface WireFileInfo { path: string; name: string; isDir: boolean; size: number; mtimeMs: number; version: string }
-export interface WireLoadProgress {
-  filesDone: number;
-  filesTotal: number;
-  bytesDone: number;
-  bytesTotal: number;
-  failures: number;
-  failedPaths: string[];
-  current: string;
-  done: boolean;
-}
+// FileInfo and LoadProgress decode to exactly the shapes the client library declares.
+export type { FileInfo as WireFileInfo, LoadProgress as WireLoadProgress } from '../client/types.js';
 
 export const WORKER_SERVICE_NAME = 'hoard.worker.v1.Worker';
 
