@@ -182,3 +182,13 @@ export async function killHard(p: HoardProcess | undefined): Promise<void> {
   p.proc.kill('SIGKILL');
   await p.exited;
 }
+
+/** Whether a process still exists (signal 0 probes without touching it). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,22 +4,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { forceUnmount, killHard, mountsContain, runBytes, sha256, spawnHoard, type HoardProcess } from './fuse-helpers.js';
+import { alive, forceUnmount, killHard, mountsContain, runBytes, sha256, spawnHoard, type HoardProcess } from './fuse-helpers.js';
 
 const MiB = 1024 * 1024;
 let root: string;
 let mnt: string;
 let up: HoardProcess | undefined;
 let pids: number[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'hoard-up-'));

@@ -6,19 +6,8 @@ import type { WorkerStats } from '../../worker/client/types.js';
 import { workerEndpoints } from './endpoints.js';
 import type { DatasetRef, DatasetStats, StatsSource } from './source.js';
 
-interface RawStats {
-  workerId: string;
-  capacityBytes: number;
-  usedBytes: number;
-  pages: number;
-  hits: number;
-  misses: number;
-  ufsBytesRead: number;
-  evictions: number;
-  filesCached: number;
-  ready: boolean;
-  tiers?: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
-}
+// The Stats reply decodes to the client's WorkerStats, except that an empty repeated field may be absent.
+type RawStats = Omit<WorkerStats, 'tiers'> & { tiers?: WorkerStats['tiers'] };
 
 interface RawFileInfo {
   path: string;
