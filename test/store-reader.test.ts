@@ -1,7 +1,12 @@
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HoardError } from '../lib/errors.js';
 import { CachedReader } from '../worker/store/cached-reader.js';
+import { MetadataCache } from '../worker/store/metadata-cache.js';
+import { FileUfs } from '../worker/ufs/file.js';
 import { fileId, pageKey } from '../worker/store/page-key.js';
 import { PageStore } from '../worker/store/page-store.js';
 import type { UfsEntry } from '../worker/ufs/types.js';
@@ -192,5 +197,31 @@ describe('CachedReader read-through', () => {
       filesCached: 1,
       tiers: [{ medium: 'MEM', capacityBytes: 1 << 20, usedBytes: PAGE * 3, pages: 3 }],
     });
+  });
+});
+
+describe('CachedReader over a file replaced after its stat', () => {
+  it('refuses the stale version on the read itself, caches nothing under it, and forgets the stale metadata', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-reader-version-'));
+    try {
+      await writeFile(join(root, 'f.bin'), pattern(PAGE * 3, 1));
+      const meta = new MetadataCache(new FileUfs(root), { ttlMs: 60_000 });
+      const store = await PageStore.open({ pageSize: PAGE, tiers: [{ medium: 'MEM', quota: 1 << 20 }], registry: new Registry() });
+      const reader = new CachedReader(store, meta, { pageSize: PAGE });
+      readers.push(reader);
+      const old = await meta.stat('/f.bin');
+      const fresh = pattern(PAGE * 3, 2);
+      await writeFile(join(root, 'f.bin'), fresh);
+      await utimes(join(root, 'f.bin'), new Date(), new Date(old.mtimeMs + 10_000));
+      const err = await reader.read(old, 0, PAGE).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HoardError);
+      expect((err as HoardError).code).toBe('FAILED_PRECONDITION');
+      expect(store.has(keyOf(old, 0))).toBe(false);
+      const now = await meta.stat('/f.bin');
+      expect(now.version).not.toBe(old.version);
+      expect((await reader.read(now, 0, PAGE * 3)).equals(fresh)).toBe(true);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -57,6 +57,8 @@ describe('FileUfs', () => {
     await utimes(join(root, 'dir', 'a.txt'), new Date(), new Date(before.mtimeMs + 5000));
     const after = await ufs.stat('/dir/a.txt');
     expect(after.version).not.toBe(before.version);
+    expect(await errorCode(ufs.read('/dir/a.txt', 0, 3, undefined, before.version))).toBe('FAILED_PRECONDITION');
+    expect((await drain(await ufs.read('/dir/a.txt', 0, 6, undefined, after.version))).toString()).toBe('alpha!');
     await writeFile(join(root, 'dir', 'a.txt'), 'alpha');
   });
 

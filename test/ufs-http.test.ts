@@ -123,6 +123,13 @@ describe('HttpUfs', () => {
     await expectExactRanges(mount('/ok'));
   });
 
+  it('checks a versioned read against the response\'s ETag', async () => {
+    const u = mount('/ok/');
+    const got = await drain(await u.read('/big.bin', 10, 100, undefined, `v-${big.length}`));
+    expect(got.equals(big.subarray(10, 110))).toBe(true);
+    expect(await errorCode(u.read('/big.bin', 10, 100, undefined, 'v-old'))).toBe('FAILED_PRECONDITION');
+  });
+
   it('still returns the right bytes when the server ignores Range (200 + whole body)', async () => {
     await expectExactRanges(mount('/norange/'));
   });

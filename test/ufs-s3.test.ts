@@ -134,6 +134,9 @@ describe('S3Ufs against s3rver', () => {
     const after = await u.stat('/changing.txt');
     expect(after.version).not.toBe(v1);
     expect(after.size).toBe(4);
+    // A read that names the old version is refused on the GET itself; the current one is served.
+    expect(await errorCode(u.read('/changing.txt', 0, 4, undefined, v1))).toBe('FAILED_PRECONDITION');
+    expect((await drain(await u.read('/changing.txt', 0, 4, undefined, after.version))).toString()).toBe('two!');
   });
 
   it('mounts a whole bucket when the uri has no prefix', async () => {

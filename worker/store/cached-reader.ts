@@ -43,7 +43,7 @@ export class CachedReader {
 
   constructor(
     private readonly store: PageStore,
-    private readonly ufs: Ufs,
+    private readonly ufs: Ufs & { invalidate?(path: string): void },
     opts: CachedReaderOptions,
   ) {
     if (opts.pageSize !== store.pageSize) {
@@ -233,7 +233,8 @@ export class CachedReader {
     let stream: Readable | undefined;
     let total = 0;
     try {
-      stream = await this.ufs.read(info.path, start, want);
+      // The version check rides on the read itself: pages of a file replaced since its stat are never cached.
+      stream = await this.ufs.read(info.path, start, want, undefined, info.version || undefined);
       const pages: Buffer[] = [];
       let index = first;
       let cur: Buffer | undefined;
@@ -265,6 +266,9 @@ export class CachedReader {
       }
       return pages;
     } catch (err) {
+      // The file changed under its cached metadata: forget that metadata, or every retry would
+      // be refused against the same stale version until its TTL ran out.
+      if (isHoardError(err, 'FAILED_PRECONDITION')) this.ufs.invalidate?.(info.path);
       if (isHoardError(err)) throw err;
       throw new HoardError('UNAVAILABLE', `reading ${info.path} from the under-storage failed: ${(err as Error).message}`, { cause: err });
     } finally {

@@ -62,8 +62,8 @@ export class MetadataCache implements Ufs {
     return entries.slice();
   }
 
-  read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable> {
-    return this.ufs.read(path, offset, length, signal);
+  read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
+    return this.ufs.read(path, offset, length, signal, version);
   }
 
   /** Forgets what is known about `path` and its parent's listing (after a change through us). */

@@ -4,7 +4,7 @@ import { isAbsolute, join, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { HoardError } from '../../lib/errors.js';
 import { baseName, childPath, normalizePath } from './path.js';
-import { checkRange, emptyStream, sliceStream } from './range.js';
+import { checkRange, emptyStream, sliceStream, versionChanged } from './range.js';
 import type { Ufs, UfsEntry } from './types.js';
 
 const STAT_CONCURRENCY = 32;
@@ -51,7 +51,7 @@ export class FileUfs implements Ufs {
     return out;
   }
 
-  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable> {
+  async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     checkRange(offset, length);
     const { norm, real } = await this.resolve(path);
     signal?.throwIfAborted();
@@ -65,6 +65,7 @@ export class FileUfs implements Ufs {
       const st = await fh.stat();
       if (st.isDirectory()) throw new HoardError('IS_DIRECTORY', `${norm}: is a directory`);
       if (!st.isFile()) throw new HoardError('INVALID_ARGUMENT', `${norm}: not a regular file`);
+      if (version !== undefined && version !== fileVersion(st)) throw versionChanged(norm, version, fileVersion(st));
       if (length === 0 || offset >= st.size) {
         await fh.close();
         return emptyStream();
@@ -136,7 +137,7 @@ function toEntry(path: string, st: Stats): UfsEntry {
     isDir,
     size: isDir ? 0 : st.size,
     mtimeMs: st.mtimeMs,
-    version: `${st.mtimeMs}-${st.size}`,
+    version: fileVersion(st),
   };
 }
 
@@ -166,3 +167,6 @@ function fsError(e: unknown, path: string, op: 'resolve' | 'list' = 'resolve'): 
   }
 }
 
+function fileVersion(st: { mtimeMs: number; size: number }): string {
+  return `${st.mtimeMs}-${st.size}`;
+}

@@ -6,7 +6,7 @@ import { HttpClient, redact } from './http-client.js';
 import { FileTree, parsePathList } from './http-listing.js';
 import { MountOptions } from './options.js';
 import { baseName, normalizePath } from './path.js';
-import { checkRange, emptyStream, parseContentRange, sliceStream } from './range.js';
+import { checkRange, emptyStream, parseContentRange, sliceStream, versionChanged } from './range.js';
 import type { Ufs, UfsEntry } from './types.js';
 
 const HEAD_CONCURRENCY = 16;
@@ -122,7 +122,7 @@ export class HttpUfs implements Ufs {
     return out.filter((e): e is UfsEntry => e !== undefined);
   }
 
-  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable> {
+  async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     checkRange(offset, length);
     const norm = normalizePath(path);
     const tree = await this.tree();
@@ -151,6 +151,13 @@ export class HttpUfs implements Ufs {
     }
     const contentLength = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
     const total = status === 200 ? contentLength : range?.total;
+    if (version !== undefined && total !== undefined && Number.isSafeInteger(total)) {
+      const now = fileEntry(norm, total, res).version;
+      if (now !== version) {
+        res.destroy();
+        throw versionChanged(norm, version, now);
+      }
+    }
     const take = total === undefined || !Number.isFinite(total) ? length : Math.min(length, total - offset);
     return sliceStream(res, offset - start, take, (e) =>
       e instanceof HoardError ? e : new HoardError('UNAVAILABLE', `${redact(url)}: transfer failed: ${(e as Error)?.message ?? e}`, { cause: e }),

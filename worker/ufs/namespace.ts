@@ -79,10 +79,10 @@ export class Namespace implements Ufs {
     return (await r.ufs.list(r.inner)).map((e) => reroot(r.mount.name, e));
   }
 
-  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable> {
+  async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     const r = this.resolve(path);
     if (!r) throw new HoardError('IS_DIRECTORY', '/: is a directory');
-    return r.ufs.read(r.inner, offset, length, signal);
+    return r.ufs.read(r.inner, offset, length, signal, version);
   }
 
   async close(): Promise<void> {

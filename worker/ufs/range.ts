@@ -58,3 +58,8 @@ export function parseContentRange(h: string | undefined): ContentRange | undefin
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
 }
+
+/** The error a versioned read gets when the file under it changed (see Ufs.read). */
+export function versionChanged(path: string, expected: string, now: string): HoardError {
+  return new HoardError('FAILED_PRECONDITION', `${path}: changed since it was stat'ed (version "${expected}", now "${now}"); stat it again and retry`);
+}

@@ -8,7 +8,7 @@ import { HoardError } from '../../lib/errors.js';
 import type { MountSpec } from '../../lib/mounts.js';
 import { MountOptions } from './options.js';
 import { baseName, childPath, isServableName, normalizePath } from './path.js';
-import { checkRange, emptyStream, parseContentRange, sliceStream } from './range.js';
+import { checkRange, emptyStream, parseContentRange, sliceStream, versionChanged } from './range.js';
 import { credentialsFromDir } from './s3-credentials.js';
 import { s3Error } from './s3-errors.js';
 import type { Ufs, UfsEntry } from './types.js';
@@ -144,7 +144,7 @@ export class S3Ufs implements Ufs {
     return [...files.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable> {
+  async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     checkRange(offset, length);
     const norm = normalizePath(path);
     if (norm === '/') throw new HoardError('IS_DIRECTORY', '/: is a directory');
@@ -163,6 +163,11 @@ export class S3Ufs implements Ufs {
       throw s3Error(e, this.where(norm));
     }
     const body = out.Body as Readable | undefined;
+    // Objects always carry an ETag on S3 and its look-alikes; without one there is nothing to compare.
+    if (version !== undefined && out.ETag && out.ETag.replace(/"/g, '') !== version) {
+      body?.destroy();
+      throw versionChanged(norm, version, out.ETag.replace(/"/g, ''));
+    }
     if (!body) return emptyStream();
     const status = out.$metadata.httpStatusCode;
     const range = parseContentRange(out.ContentRange);

@@ -20,7 +20,12 @@ export interface UfsEntry {
 export interface Ufs {
   stat(path: string): Promise<UfsEntry>;
   list(path: string): Promise<UfsEntry[]>;
-  /** Streams bytes [offset, offset+length) (clamped at EOF); never buffers the whole file. */
-  read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * Streams bytes [offset, offset+length) (clamped at EOF); never buffers the whole file. With
+   * `version`, fails with FAILED_PRECONDITION when the file is no longer that version (checked
+   * on the same response that carries the bytes, so no separate stat is needed and a file
+   * replaced between stat and read is never cached under the old version).
+   */
+  read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable>;
   close(): Promise<void>;
 }
