@@ -68,6 +68,11 @@ export class FolderClient implements DataClient {
     }
   }
 
+  async readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number> {
+    const data = await this.read(path, offset, length, info);
+    return data.copy(dest, 0, 0, Math.min(length, data.length));
+  }
+
   async load(): Promise<LoadProgress> {
     throw new HoardError('INTERNAL', 'FolderClient does not load');
   }

@@ -33,7 +33,10 @@ async function runMount(dir: string, flags: MountFlags): Promise<void> {
     entryTimeoutSec: secondsFlag(flags.entryTimeout, '--entry-timeout'),
     logger,
   };
-  const client = createClient({ ...clientOpts, logger });
+  // The kernel already trusts attributes and names this long, so the client's own metadata cache
+  // (which answers the kernel's lookups and opens) may as well: a shorter TTL only adds round trips.
+  const metaTtlMs = 1000 * Math.max(1, fsOpts.attrTimeoutSec ?? 1, fsOpts.entryTimeoutSec ?? 1);
+  const client = createClient({ ...clientOpts, metaTtlMs, logger });
   let mount;
   try {
     mount = await mountHoardFs(dir, client, fsOpts);

@@ -112,7 +112,7 @@ async function runUp(flags: UpFlags): Promise<void> {
     );
     const list = started.map((w, i) => `worker-${i}=${String(w.ready.grpc)}`).join(',');
     const mountArgs = ['mount', p.mountDir, '--workers', list, '--mounts-file', mountsFile];
-    if (flags.kernelCache) mountArgs.push('--kernel-cache');
+    if (flags.kernelCache !== false) mountArgs.push('--kernel-cache');
     say(`mounting ${p.mountDir}`);
     mount = await startHoardChild('mount', mountArgs, join(logs, 'mount.log'), 'mounted', READY_TIMEOUT_MS);
   } catch (err) {
@@ -151,7 +151,7 @@ export function upCommand(): Command {
     .option('--mem <size>', 'memory cache per worker (0 = none)', '256Mi')
     .option('--disk <size>', 'disk cache per worker, under --cache-dir (0 = none)', '1Gi')
     .option('--page-size <size>', 'cache page size', '1Mi')
-    .option('--kernel-cache', 'keep file pages in the kernel page cache across opens')
+    .option('--no-kernel-cache', 'drop file pages from the kernel page cache at every open (default: keep them while mtime/size are unchanged, so re-reads run at memory speed)')
     .option('--json', 'print JSON events on stdout (the default when stdout is not a terminal)')
     .addHelpText(
       'after',

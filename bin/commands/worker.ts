@@ -16,7 +16,7 @@ export function workerCommand(): Command {
     .option('--tier <spec>', `cache tier, repeatable, top first: MEM:512Mi or SSD:/dir:10Gi[:high:low] (default ${DEFAULT_TIER})`, collect, [])
     .option('--page-size <size>', 'cache page size', '1Mi')
     .addOption(new Option('--eviction <policy>', 'eviction policy').choices(['lru', 'lfu']).default('lru'))
-    .option('--meta-ttl <duration>', 'how long stat/list answers are cached', '30s')
+    .option('--meta-ttl <duration>', 'how long stat/list answers are cached: a changed file is seen after at most this long', '5m')
     .option('--load-concurrency <n>', 'files loaded at once by a Load call that does not say', '8')
     .action(async (flags: WorkerFlags) => {
       const cfg = await workerConfigFromFlags(flags);

@@ -124,8 +124,8 @@ export function createHoardOps(ctx: OpsContext) {
       const file = handles.get(fh);
       if (!file) return process.nextTick(cb, Errno.EBADF);
       if (pos >= file.info.size) return process.nextTick(cb, 0);
-      client.read(file.path, pos, Math.min(len, file.info.size - pos), file.info).then(
-        (data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))),
+      client.readInto(file.path, pos, buf, Math.min(len, buf.length, file.info.size - pos), file.info).then(
+        (n) => cb(n),
         (err) => cb(fail('read', path, err)),
       );
     },

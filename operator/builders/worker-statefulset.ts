@@ -32,7 +32,7 @@ function workerArgs(rt: CacheRuntime, tierFlags: string[]): string[] {
     '--mounts-file', MOUNTS_FILE,
     ...tierFlags,
     '--page-size', rt.spec.pageSize ?? '1Mi',
-    '--meta-ttl', rt.spec.metadataTTL ?? '30s',
+    '--meta-ttl', rt.spec.metadataTTL ?? '5m',
   ];
   if (rt.spec.worker?.loadConcurrency) args.push('--load-concurrency', String(rt.spec.worker.loadConcurrency));
   return args;

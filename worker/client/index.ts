@@ -27,9 +27,9 @@ export interface ClientOptions {
   blockSize?: number;
   /** Deadline of each worker call (default 10 s). */
   timeoutMs?: number;
-  /** Sequential read-ahead window (default 8 MiB; 0 disables). */
+  /** Sequential read-ahead window (default 16 MiB, fetched in 4 MiB pieces; 0 disables). */
   readAheadBytes?: number;
-  /** Memory all read-ahead windows of this client may hold together (default 64 MiB). */
+  /** Memory all read-ahead windows of this client may hold together (default 128 MiB). */
   readAheadBufferBytes?: number;
   /** How long stat/list answers are reused client-side (default 1000 ms; 0 disables). */
   metaTtlMs?: number;
@@ -71,8 +71,8 @@ class HoardClient implements DataClient {
     this.replication = positiveInt(opts.replication, 1, 'replication');
     this.blockSize = positiveInt(opts.blockSize, 64 * MiB, 'blockSize', 4096);
     this.timeoutMs = positiveInt(opts.timeoutMs, 10_000, 'timeoutMs');
-    const readAheadBytes = positiveInt(opts.readAheadBytes, 8 * MiB, 'readAheadBytes', 0);
-    const bufferBytes = positiveInt(opts.readAheadBufferBytes, 64 * MiB, 'readAheadBufferBytes', 0);
+    const readAheadBytes = positiveInt(opts.readAheadBytes, 16 * MiB, 'readAheadBytes', 0);
+    const bufferBytes = positiveInt(opts.readAheadBufferBytes, 128 * MiB, 'readAheadBufferBytes', 0);
     const metaTtlMs = positiveInt(opts.metaTtlMs, 1000, 'metaTtlMs', 0);
     this.logger = opts.logger;
     let membership: MembershipSource;
@@ -88,7 +88,7 @@ class HoardClient implements DataClient {
     const notFound = (e: unknown): boolean => isHoardError(e, 'NOT_FOUND');
     this.statCache = new TtlCache<FileInfo>(metaTtlMs, 20_000, notFound);
     this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
-    this.readAhead = new ReadAhead((p, v, o, l) => this.fetchRange(p, v, o, l), readAheadBytes, bufferBytes);
+    this.readAhead = new ReadAhead((p, v, o, l, into) => this.fetchRange(p, v, o, l, into), readAheadBytes, bufferBytes);
   }
 
   /**
@@ -144,15 +144,28 @@ class HoardClient implements DataClient {
   }
 
   async read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer> {
+    const f = await this.checkRead(path, offset, length, info);
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(offset + length, f.size) - offset));
+    const n = await this.readInto(path, offset, out, out.length, f);
+    return n === out.length ? out : out.subarray(0, n);
+  }
+
+  private async checkRead(path: string, offset: number, length: number, info?: FileInfo): Promise<FileInfo> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: offset ${offset} must be a non-negative integer`);
     if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} must be a non-negative integer`);
+    const f = info ?? (await this.stat(normalizePath(path)));
+    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${normalizePath(path)}: is a directory`);
+    return f;
+  }
+
+  async readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number> {
+    if (length > dest.length) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} exceeds the ${dest.length}-byte buffer`);
+    const f = await this.checkRead(path, offset, length, info);
     const p = normalizePath(path);
-    const f = info ?? (await this.stat(p));
-    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${p}: is a directory`);
     const end = Math.min(offset + length, f.size);
-    if (end <= offset) return Buffer.alloc(0);
+    if (end <= offset) return 0;
     try {
-      return await this.readAhead.read(p, f.version, f.size, offset, end - offset);
+      return await this.readAhead.readInto(p, f.version, f.size, offset, end - offset, dest);
     } catch (e) {
       if (isHoardError(e, 'FAILED_PRECONDITION')) {
         // The file changed: the next stat must see the new version.
@@ -164,20 +177,29 @@ class HoardClient implements DataClient {
   }
 
   /** A byte range, split at block boundaries so each block is read from its own owner. */
-  private async fetchRange(p: string, version: string, offset: number, length: number): Promise<Buffer> {
+  private async fetchRange(p: string, version: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const out = into && into.length >= length ? into.subarray(0, length) : undefined;
     const parts: Promise<Buffer>[] = [];
     const end = offset + length;
     for (let at = offset; at < end; ) {
       const block = Math.floor(at / this.blockSize);
       const segEnd = Math.min(end, (block + 1) * this.blockSize);
-      parts.push(this.readBlock(p, version, block, at, segEnd - at));
+      const seg = out?.subarray(at - offset, segEnd - offset);
+      parts.push(this.readBlock(p, version, block, at, segEnd - at, seg));
       at = segEnd;
     }
     const bufs = await Promise.all(parts);
-    return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, length);
+    if (!out) return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, length);
+    let at = 0;
+    for (const b of bufs) {
+      // A part that could not be read in place (the UFS fallback) is copied.
+      if (b.buffer !== out.buffer || b.byteOffset !== out.byteOffset + at) b.copy(out, at);
+      at += b.length;
+    }
+    return out;
   }
 
-  private readBlock(p: string, version: string, block: number, offset: number, length: number): Promise<Buffer> {
+  private readBlock(p: string, version: string, block: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const direct = this.direct;
     const what = `read ${p} [${offset}, +${length})`;
     return this.viaWorkers(

@@ -1,18 +1,25 @@
 /**
  * Sequential read-ahead for one client. FUSE hands us 128 KiB reads; asking a worker for each
- * one costs a round trip, so once a file is being read sequentially the next window is fetched
- * in the background and the small reads are served from memory.
+ * one costs a round trip, so once a file is being read sequentially the next pieces are fetched
+ * in the background (several at once, so a cold read keeps the under-storage busy) and the small
+ * reads are copied out of memory.
  *
- * Correctness over speed: windows belong to one (path, version); a new version drops them, and a
- * window that failed is never served (the read goes to the normal path, which reports the error).
+ * Correctness over speed: pieces belong to one (path, version); a new version drops them, and a
+ * piece that failed is never served (the read goes to the normal path, which reports the error).
+ * Piece buffers are recycled, so bytes only ever leave this class as copies (readInto).
  */
-export type RangeFetcher = (path: string, version: string, offset: number, length: number) => Promise<Buffer>;
+export type RangeFetcher = (path: string, version: string, offset: number, length: number, into?: Buffer) => Promise<Buffer>;
 
-interface Window {
+interface Piece {
   start: number;
   end: number;
-  data?: Buffer;
-  failed?: boolean;
+  buf: Buffer;
+  ok: boolean;
+  failed: boolean;
+  /** Reads copying out of this piece right now: its buffer may not be recycled until they finish. */
+  readers: number;
+  dropped: boolean;
+  recycled: boolean;
   promise: Promise<void>;
 }
 
@@ -21,40 +28,64 @@ interface Stream {
   lastEnd: number;
   sequential: number;
   frontier: number;
-  windows: Window[];
+  /** How far ahead of the reader this stream prefetches; grows while reads stay sequential. */
+  ahead: number;
+  pieces: Piece[];
 }
 
 /** Reads that land this close to where the previous one ended still count as sequential
  *  (the kernel issues a file's reads concurrently and slightly out of order). */
 const SEQ_SLACK = 256 * 1024;
 const MAX_STREAMS = 256;
+const MAX_PIECE = 4 * 1024 * 1024;
+const MIN_PIECE = 128 * 1024;
+/** Spare piece buffers kept for reuse: large Buffers are costly to allocate and collect. */
+const POOL_LIMIT = 16;
 
 export class ReadAhead {
   private readonly streams = new Map<string, Stream>();
+  private readonly pool: Buffer[] = [];
+  private readonly pieceBytes: number;
   private buffered = 0;
 
   constructor(
     private readonly fetch: RangeFetcher,
     private readonly windowBytes: number,
     private readonly maxBufferedBytes: number,
-  ) {}
+  ) {
+    this.pieceBytes = Math.min(MAX_PIECE, Math.max(MIN_PIECE, Math.floor(windowBytes / 4)));
+  }
 
   /** Bytes currently held or in flight (for tests and metrics). */
   get bufferedBytes(): number {
     return this.buffered;
   }
 
+  /** The bytes [offset, offset+length) as a new Buffer. */
   async read(path: string, version: string, size: number, offset: number, length: number): Promise<Buffer> {
-    if (this.windowBytes <= 0 || length <= 0) return this.fetch(path, version, offset, length);
+    const out = Buffer.allocUnsafe(length);
+    const n = await this.readInto(path, version, size, offset, length, out);
+    return n === length ? out : out.subarray(0, n);
+  }
+
+  /** Copies [offset, offset+length) into dest; resolves with the byte count. */
+  async readInto(path: string, version: string, size: number, offset: number, length: number, dest: Buffer): Promise<number> {
+    if (this.windowBytes <= 0 || length <= 0) return this.direct(path, version, offset, length, dest);
     const s = this.stream(path, version);
     const end = offset + length;
     const sequential = offset >= s.lastEnd - SEQ_SLACK && offset <= s.lastEnd + SEQ_SLACK;
-    s.sequential = sequential ? s.sequential + 1 : 0;
+    if (sequential) {
+      s.sequential++;
+      s.ahead = Math.min(this.windowBytes, s.ahead * 2);
+    } else {
+      s.sequential = 0;
+      s.ahead = Math.min(this.windowBytes, 2 * this.pieceBytes);
+    }
     s.lastEnd = end;
-    this.dropWindows(s, (w) => (sequential ? w.end <= offset - SEQ_SLACK : w.end <= offset || w.start >= end + this.windowBytes));
+    this.dropPieces(s, (p) => (sequential ? p.end <= offset - SEQ_SLACK : p.end <= offset || p.start >= end + this.windowBytes));
     if (s.sequential >= 1) this.prefetch(path, s, size, end);
-    const served = await this.serve(s, offset, end);
-    return served ?? this.fetch(path, version, offset, length);
+    const served = await this.serve(s, offset, end, dest);
+    return served ?? this.direct(path, version, offset, length, dest);
   }
 
   /** Forget a path (e.g. the file changed). */
@@ -65,6 +96,14 @@ export class ReadAhead {
 
   clear(): void {
     for (const [p, s] of this.streams) this.dropStream(p, s);
+    this.pool.length = 0;
+  }
+
+  private async direct(path: string, version: string, offset: number, length: number, dest: Buffer): Promise<number> {
+    const data = await this.fetch(path, version, offset, length, dest.length >= length ? dest.subarray(0, length) : undefined);
+    // A fetcher that honoured `into` hands back a view of dest itself.
+    if (data.buffer !== dest.buffer || data.byteOffset !== dest.byteOffset) data.copy(dest, 0, 0, Math.min(length, data.length));
+    return Math.min(length, data.length);
   }
 
   private stream(path: string, version: string): Stream {
@@ -79,7 +118,7 @@ export class ReadAhead {
       this.streams.set(path, s);
       return s;
     }
-    s = { version, lastEnd: -1 - SEQ_SLACK, sequential: 0, frontier: 0, windows: [] };
+    s = { version, lastEnd: -1 - SEQ_SLACK, sequential: 0, frontier: 0, ahead: 2 * this.pieceBytes, pieces: [] };
     this.streams.set(path, s);
     while (this.streams.size > MAX_STREAMS) {
       const [oldPath, old] = this.streams.entries().next().value as [string, Stream];
@@ -89,57 +128,64 @@ export class ReadAhead {
   }
 
   private prefetch(path: string, s: Stream, size: number, end: number): void {
-    const half = Math.max(1, Math.floor(this.windowBytes / 2));
     if (s.frontier < end) s.frontier = end;
-    const target = Math.min(size, end + this.windowBytes);
+    const target = Math.min(size, end + s.ahead);
     while (s.frontier < target) {
       const start = s.frontier;
-      const wEnd = Math.min(size, start + half);
-      if (!this.reserve(wEnd - start, path)) return;
-      const w: Window = { start, end: wEnd, promise: Promise.resolve() };
-      w.promise = this.fetch(path, s.version, start, wEnd - start).then(
+      // Pieces sit on the piece grid so that every stream asks workers for aligned ranges.
+      const pEnd = Math.min(size, (Math.floor(start / this.pieceBytes) + 1) * this.pieceBytes);
+      if (!this.reserve(pEnd - start, path)) return;
+      const buf = this.takeBuffer();
+      const p: Piece = { start, end: pEnd, buf, ok: false, failed: false, readers: 0, dropped: false, recycled: false, promise: Promise.resolve() };
+      p.promise = this.fetch(path, s.version, start, pEnd - start, buf.subarray(0, pEnd - start)).then(
         (data) => {
-          if (data.length === wEnd - start) w.data = data;
-          else w.failed = true;
+          if (data.length !== pEnd - start) p.failed = true;
+          else {
+            if (data.buffer !== buf.buffer || data.byteOffset !== buf.byteOffset) data.copy(buf);
+            p.ok = true;
+          }
         },
         () => {
-          w.failed = true;
+          p.failed = true;
         },
       );
-      s.windows.push(w);
-      s.frontier = wEnd;
+      s.pieces.push(p);
+      s.frontier = pEnd;
     }
   }
 
-  /** The bytes [offset, end) if prefetched windows cover them contiguously and arrived intact. */
-  private async serve(s: Stream, offset: number, end: number): Promise<Buffer | undefined> {
-    const parts: Window[] = [];
+  /** Copies [offset, end) into dest if prefetched pieces cover it contiguously and arrived intact. */
+  private async serve(s: Stream, offset: number, end: number, dest: Buffer): Promise<number | undefined> {
+    const parts: Piece[] = [];
     let at = offset;
-    for (const w of s.windows) {
-      if (w.end <= at || w.start > at) continue;
-      parts.push(w);
-      at = w.end;
+    for (const p of s.pieces) {
+      if (p.end <= at || p.start > at) continue;
+      parts.push(p);
+      at = p.end;
       if (at >= end) break;
     }
     if (at < end || parts.length === 0) return undefined;
-    await Promise.all(parts.map((w) => w.promise));
-    if (parts.some((w) => w.failed || !w.data)) {
-      // Do not keep serving from a stream that went wrong; the next reads start over.
-      this.dropWindows(s, () => true);
-      s.sequential = 0;
-      return undefined;
+    for (const p of parts) p.readers++;
+    try {
+      await Promise.all(parts.map((p) => p.promise));
+      if (parts.some((p) => !p.ok)) {
+        // Do not keep serving from a stream that went wrong; the next reads start over.
+        this.dropPieces(s, () => true);
+        s.sequential = 0;
+        return undefined;
+      }
+      for (const p of parts) {
+        const from = Math.max(offset, p.start);
+        const to = Math.min(end, p.end);
+        p.buf.copy(dest, from - offset, from - p.start, to - p.start);
+      }
+      return end - offset;
+    } finally {
+      for (const p of parts) {
+        p.readers--;
+        if (p.dropped) this.recycle(p);
+      }
     }
-    if (parts.length === 1) {
-      const w = parts[0]!;
-      return Buffer.from(w.data!.subarray(offset - w.start, end - w.start));
-    }
-    const out = Buffer.allocUnsafe(end - offset);
-    for (const w of parts) {
-      const from = Math.max(offset, w.start);
-      const to = Math.min(end, w.end);
-      w.data!.copy(out, from - offset, from - w.start, to - w.start);
-    }
-    return out;
   }
 
   /** Makes room for `bytes`, taking it from the least recently used other streams if needed. */
@@ -147,28 +193,47 @@ export class ReadAhead {
     if (bytes > this.maxBufferedBytes) return false;
     for (const [p, s] of this.streams) {
       if (this.buffered + bytes <= this.maxBufferedBytes) break;
-      if (p !== path) this.dropWindows(s, () => true);
+      if (p !== path) this.dropPieces(s, () => true);
     }
     if (this.buffered + bytes > this.maxBufferedBytes) return false;
     this.buffered += bytes;
     return true;
   }
 
-  private dropWindows(s: Stream, drop: (w: Window) => boolean): void {
-    const keep: Window[] = [];
-    for (const w of s.windows) {
-      if (drop(w)) this.buffered -= w.end - w.start;
-      else keep.push(w);
+  private takeBuffer(): Buffer {
+    return this.pool.pop() ?? Buffer.allocUnsafeSlow(this.pieceBytes);
+  }
+
+  /** A dropped piece's buffer goes back to the pool once its fetch settled and nobody copies from it. */
+  private recycle(p: Piece): void {
+    if (p.readers > 0) return;
+    // The fetch may still be writing into the buffer: wait for it to settle first. A failed fetch
+    // (a timeout, say) may not have stopped writing, so its buffer is left to the collector.
+    void p.promise.then(() => {
+      if (p.recycled || !p.ok || p.readers > 0 || this.pool.length >= POOL_LIMIT) return;
+      p.recycled = true;
+      this.pool.push(p.buf);
+    });
+  }
+
+  private dropPieces(s: Stream, drop: (p: Piece) => boolean): void {
+    const keep: Piece[] = [];
+    for (const p of s.pieces) {
+      if (drop(p)) {
+        this.buffered -= p.end - p.start;
+        p.dropped = true;
+        this.recycle(p);
+      } else keep.push(p);
     }
-    if (keep.length !== s.windows.length) {
-      s.windows = keep;
-      // Windows ahead of the reader may have gone: let prefetch refill from the last one kept.
+    if (keep.length !== s.pieces.length) {
+      s.pieces = keep;
+      // Pieces ahead of the reader may have gone: let prefetch refill from the last one kept.
       s.frontier = keep.length ? keep[keep.length - 1]!.end : 0;
     }
   }
 
   private dropStream(path: string, s: Stream): void {
-    this.dropWindows(s, () => true);
+    this.dropPieces(s, () => true);
     this.streams.delete(path);
   }
 }

@@ -49,6 +49,8 @@ export interface DataClient {
   list(path: string): Promise<FileInfo[]>;
   /** Exactly the bytes [offset, offset+length) clamped at EOF; `info` avoids a second stat. */
   read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer>;
+  /** Like read, but copies into dest (length <= dest.length) and resolves with the byte count. */
+  readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number>;
   load(paths: string[], opts: LoadOptions, onProgress: (p: LoadProgress) => void): Promise<LoadProgress>;
   stats(): Promise<WorkerStats[]>;
   close(): Promise<void>;

@@ -59,7 +59,7 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     tiers,
     pageSize,
     eviction,
-    metaTtlMs: parseDuration(f.metaTtl ?? '30s', '--meta-ttl'),
+    metaTtlMs: parseDuration(f.metaTtl ?? '5m', '--meta-ttl'),
     loadConcurrency,
   };
 }
