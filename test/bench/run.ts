@@ -1,31 +1,69 @@
 // `npm run bench`: one run, side by side, on the same bytes. Hoard through FUSE (cold, warm with
-// the page cache dropped, warm as a user sees it) against local disk, s3fs and rclone mounts of
-// the same bucket, and the ceiling of the fuse-native stack; then the worker-level figures.
-// Prints a table of MiB/s, seconds and the target ratios. Sizes: HOARD_BENCH_BIG_MIB (256),
-// HOARD_BENCH_SMALL_FILES (2000), HOARD_BENCH_SMALL_KIB (64).
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// the page cache dropped, warm re-read as a user sees it) against local disk, s3fs and rclone
+// mounts of the same bucket, and the ceiling of the fuse-native stack; then the worker-level
+// figures. Prints a table of MiB/s, seconds, the S3 requests each pass made, and the target
+// ratios. Progress goes to stderr, tables to stdout.
+//
+// Sizes: HOARD_BENCH_BIG_MIB (256), HOARD_BENCH_SMALL_FILES (2000), HOARD_BENCH_SMALL_KIB (64).
+// HOARD_BENCH_SYSTEMS: comma list of local,hoard,s3fs,rclone,ceiling (default all).
+// HOARD_BENCH_KEEP=1 keeps the work dir (mount logs under <work>/logs) after the run.
+// HOARD_BENCH_S3_TRACE=1 also logs every S3 request to <work>/logs/s3-requests.log (implies KEEP).
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
-import { startS3Server } from '../support/s3server.js';
 import { benchContent } from './content.js';
-import { mountCeiling, mountHoard, mountRclone, mountS3fs, type BenchMount, type S3Target } from './mounts.js';
+import { cleanupAll, cleanupAllSync, logTail, mountCeiling, mountHoard, mountRclone, mountS3fs, type BenchMount, type S3Target } from './mounts.js';
 import { dropPageCache, mibPerSec, readBig, readMany, type Pass } from './readers.js';
 import { benchRing } from './ring.js';
+import { diffCounts, startCountingS3, totalRequests, type CountingS3, type S3Counts } from './s3.js';
 import { workerReadFigures } from './worker-read.js';
 
 const BIG = Number(process.env.HOARD_BENCH_BIG_MIB ?? 256) * 2 ** 20;
 const SMALL_N = Number(process.env.HOARD_BENCH_SMALL_FILES ?? 2000);
 const SMALL = Number(process.env.HOARD_BENCH_SMALL_KIB ?? 64) * 1024;
 
+const SYSTEMS = ['local', 'hoard', 's3fs', 'rclone', 'ceiling'] as const;
+type System = (typeof SYSTEMS)[number];
+
+function selectedSystems(): Set<System> {
+  const raw = process.env.HOARD_BENCH_SYSTEMS?.trim();
+  if (!raw) return new Set(SYSTEMS);
+  const out = new Set<System>();
+  for (const s of raw.split(',').map((v) => v.trim()).filter(Boolean)) {
+    if (!(SYSTEMS as readonly string[]).includes(s)) throw new Error(`HOARD_BENCH_SYSTEMS: unknown system "${s}" (known: ${SYSTEMS.join(',')})`);
+    out.add(s as System);
+  }
+  return out;
+}
+
+const COLD = 'cold';
+const DROPPED = 'warm (cache dropped)';
+const PAGE = 'warm (page cache)';
+type PassKind = typeof COLD | typeof DROPPED | typeof PAGE;
+
 interface Row {
   system: string;
   pass: string;
   big?: Pass;
   small?: Pass;
+  /** S3 requests since the previous row of the same system (the first row includes mounting). */
+  s3?: S3Counts;
 }
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+// With HOARD_BENCH_S3_TRACE=1: the S3 request log, with a marker line before each step.
+let traceFile: string | undefined;
+const mark = async (what: string) => {
+  if (traceFile) await appendFile(traceFile, `===== ${what}\n`);
+};
+
+let interrupted = false;
+class Interrupted extends Error {}
+const checkInterrupted = () => {
+  if (interrupted) throw new Interrupted('interrupted');
+};
 
 async function seed(work: string, s3: S3Target): Promise<string> {
   const local = join(work, 'local');
@@ -45,35 +83,98 @@ async function seed(work: string, s3: S3Target): Promise<string> {
   return local;
 }
 
-async function pass(m: { name: string; root: string }, name: string, drop: boolean): Promise<Row> {
-  const big = join(m.root, 'big.bin');
-  if (drop) await dropPageCache([big]);
-  const b = await readBig(big);
-  if (drop) await dropPageCache([]);
-  const s = await readMany(join(m.root, 'small'));
-  if (b.bytes !== BIG || s.bytes !== SMALL_N * SMALL) throw new Error(`${m.name} ${name}: read ${b.bytes}+${s.bytes} bytes, expected ${BIG}+${SMALL_N * SMALL}`);
-  log(`${m.name.padEnd(12)} ${name.padEnd(22)} big ${mibPerSec(b).toFixed(0)} MiB/s, small ${s.seconds.toFixed(2)} s`);
-  return { system: m.name, pass: name, big: b, small: s };
+function checkBytes(what: string, b: Pass, s: Pass): void {
+  if (b.bytes !== BIG || s.bytes !== SMALL_N * SMALL) throw new Error(`${what}: read ${b.bytes}+${s.bytes} bytes, expected ${BIG}+${SMALL_N * SMALL}`);
 }
 
-async function withMount(mount: Promise<BenchMount | undefined>, label: string, body: (m: BenchMount) => Promise<Row[]>): Promise<Row[]> {
+/**
+ * One pass over the big file then the small files.
+ * cold / warm (cache dropped): the kernel page cache (and dentries/inodes) is dropped before each
+ * of the two reads, so every byte goes through the file system.
+ * warm (page cache): a re-read as a user sees it. Everything is read once untimed (the prime),
+ * with no drop afterwards, then read again timed; whatever the file system lets the kernel keep
+ * is served from the page cache.
+ */
+async function pass(m: { name: string; root: string }, kind: PassKind, label: string = kind): Promise<Row> {
+  const big = join(m.root, 'big.bin');
+  const small = join(m.root, 'small');
+  let b: Pass;
+  let s: Pass;
+  if (kind === PAGE) {
+    checkBytes(`${m.name} ${label} (prime)`, await readBig(big), await readMany(small));
+    checkInterrupted();
+    b = await readBig(big);
+    s = await readMany(small);
+  } else {
+    await dropPageCache([big]);
+    b = await readBig(big);
+    checkInterrupted();
+    await dropPageCache([]);
+    s = await readMany(small);
+  }
+  checkBytes(`${m.name} ${label}`, b, s);
+  return { system: m.name, pass: label, big: b, small: s };
+}
+
+function fmtCounts(c: S3Counts | undefined): string {
+  if (!c) return '-';
+  return `${totalRequests(c)} (${c.get}/${c.head}/${c.list}/${c.put + c.other})`;
+}
+
+function progress(r: Row): void {
+  const reqs = r.s3 ? `, S3 ${fmtCounts(r.s3)} req GET/HEAD/LIST/other, ${(r.s3.bytesOut / 2 ** 20).toFixed(1)} MiB` : '';
+  log(`${r.system.padEnd(12)} ${r.pass.padEnd(22)} big ${mibPerSec(r.big!).toFixed(0)} MiB/s, small ${r.small!.seconds.toFixed(2)} s${reqs}`);
+}
+
+/** Mounts one system, runs its passes in order, pushes each row as it completes, always unmounts. */
+async function runSystem(
+  rows: Row[],
+  s3: CountingS3,
+  label: string,
+  mount: () => Promise<BenchMount | undefined>,
+  kinds: PassKind[],
+): Promise<void> {
+  checkInterrupted();
+  let before = await s3.counts();
   let m: BenchMount | undefined;
   try {
-    m = await mount;
-    if (!m) { log(`${label}: not installed, skipped (apt-get install ${label})`); return []; }
-    return await body(m);
+    log(`${label}: mounting`);
+    await mark(`${label} mount`);
+    m = await mount();
+    if (!m) {
+      log(`${label}: not installed, skipped (apt-get install ${label})`);
+      return;
+    }
+    for (const kind of kinds) {
+      checkInterrupted();
+      await mark(`${label} ${kind}`);
+      const row = await pass(m, kind);
+      const after = await s3.counts();
+      row.s3 = diffCounts(after, before);
+      before = after;
+      rows.push(row);
+      progress(row);
+    }
   } catch (err) {
+    if (err instanceof Interrupted || interrupted) throw new Interrupted('interrupted');
     log(`${label}: failed: ${(err as Error).message}`);
-    return [];
+    // Mount failures carry their log tail already; a failure while reading gets it here.
+    if (m) log(`${label}: last lines of ${m.logFile}:\n${await logTail(m.logFile)}`);
   } finally {
     await m?.stop();
+    await mark(`${label} unmounted`);
   }
 }
 
 function table(rows: Row[]): string {
-  const lines = ['| system | pass | big file MiB/s | big file s | small files MiB/s | small files s |', '|---|---|---:|---:|---:|---:|'];
+  const lines = [
+    '| system | pass | big file MiB/s | big file s | small files MiB/s | small files s | S3 requests (GET/HEAD/LIST/other) | S3 MiB sent |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.system} | ${r.pass} | ${r.big ? mibPerSec(r.big).toFixed(0) : '-'} | ${r.big ? r.big.seconds.toFixed(2) : '-'} | ${r.small ? mibPerSec(r.small).toFixed(0) : '-'} | ${r.small ? r.small.seconds.toFixed(2) : '-'} |`);
+    lines.push(
+      `| ${r.system} | ${r.pass} | ${r.big ? mibPerSec(r.big).toFixed(0) : '-'} | ${r.big ? r.big.seconds.toFixed(2) : '-'} | ${r.small ? mibPerSec(r.small).toFixed(0) : '-'} | ${r.small ? r.small.seconds.toFixed(2) : '-'} | ${fmtCounts(r.s3)} | ${r.s3 ? (r.s3.bytesOut / 2 ** 20).toFixed(1) : '-'} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -87,52 +188,88 @@ function ratios(rows: Row[]): string {
     if (v === undefined || !Number.isFinite(v)) { out.push(`| ${what} | n/a | ${goal} | - |`); return; }
     out.push(`| ${what} | ${v.toFixed(2)}x | ${higherIsBetter ? '>=' : '<='} ${goal}x | ${(higherIsBetter ? v >= goal : v <= goal) ? 'yes' : 'NO'} |`);
   };
-  const hw = big('hoard', 'warm (cache dropped)');
-  add('warm big read vs s3fs warm', hw && big('s3fs', 'warm (cache dropped)') && hw / big('s3fs', 'warm (cache dropped)')!, 1.0);
-  add('warm big read vs rclone warm', hw && big('rclone', 'warm (cache dropped)') && hw / big('rclone', 'warm (cache dropped)')!, 3.0);
-  add('warm big read vs fuse ceiling', hw && big('fuse ceiling', 'warm (cache dropped)') && hw / big('fuse ceiling', 'warm (cache dropped)')!, 0.8);
-  const hp = big('hoard', 'warm (page cache)');
-  const lp = big('local disk', 'warm (page cache)');
+  const hw = big('hoard', DROPPED);
+  add('warm big read vs s3fs warm', hw && big('s3fs', DROPPED) && hw / big('s3fs', DROPPED)!, 1.0);
+  add('warm big read vs rclone warm', hw && big('rclone', DROPPED) && hw / big('rclone', DROPPED)!, 3.0);
+  add('warm big read vs fuse ceiling', hw && big('fuse ceiling', DROPPED) && hw / big('fuse ceiling', DROPPED)!, 0.8);
+  const hp = big('hoard', PAGE);
+  const lp = big('local disk', PAGE);
   add('warm re-read (page cache) vs local disk re-read', hp && lp && hp / lp, 0.8);
-  const peers = ['s3fs', 'rclone'].map((s) => smallSec(s, 'warm (cache dropped)')).filter((v): v is number => v !== undefined);
-  const hs = smallSec('hoard', 'warm (cache dropped)');
+  const peers = ['s3fs', 'rclone'].map((s) => smallSec(s, DROPPED)).filter((v): v is number => v !== undefined);
+  const hs = smallSec('hoard', DROPPED);
   add('warm small files speed-up vs faster peer', hs && peers.length ? Math.min(...peers) / hs : undefined, 5.0);
-  const hc = big('hoard', 'cold');
-  const sc = big('s3fs', 'cold');
+  const hc = big('hoard', COLD);
+  const sc = big('s3fs', COLD);
   add('cold big read vs s3fs cold', hc && sc && hc / sc, 1.0);
-  const hcs = smallSec('hoard', 'cold');
-  const scs = smallSec('s3fs', 'cold');
+  const hcs = smallSec('hoard', COLD);
+  const scs = smallSec('s3fs', COLD);
   add('cold small files speed vs s3fs cold', hcs && scs && scs / hcs, 1.0);
   return out.join('\n');
 }
 
 async function main(): Promise<void> {
+  const systems = selectedSystems();
   const work = await mkdtemp(join(tmpdir(), 'hoard-bench-'));
-  const server = await startS3Server({ buckets: ['bench'] });
-  const s3: S3Target = { endpoint: server.endpoint, bucket: 'bench', accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+  let server: CountingS3 | undefined;
+  const traceS3 = process.env.HOARD_BENCH_S3_TRACE === '1';
+  const keep = process.env.HOARD_BENCH_KEEP === '1' || traceS3;
+  const cleanup = async () => {
+    await cleanupAll();
+    await server?.stop();
+    if (!keep) await rm(work, { recursive: true, force: true });
+  };
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) {
+      log(`${sig} again: killing everything now`);
+      process.exit(130);
+    }
+    signalled = true;
+    interrupted = true;
+    log(`${sig}: stopping mounts, workers and the S3 server`);
+    const deadline = new Promise((r) => setTimeout(r, 20_000).unref());
+    void Promise.race([cleanup().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`)), deadline]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+
   const rows: Row[] = [];
   try {
-    log(`seeding ${BIG / 2 ** 20} MiB + ${SMALL_N} x ${SMALL / 1024} KiB into a local S3 server and a local folder`);
+    await mkdir(join(work, 'logs'), { recursive: true });
+    traceFile = traceS3 ? join(work, 'logs', 's3-requests.log') : undefined;
+    server = await startCountingS3(work, ['bench'], traceFile);
+    const s3: S3Target = { endpoint: server.endpoint, bucket: 'bench', accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+    log(`seeding ${BIG / 2 ** 20} MiB + ${SMALL_N} x ${SMALL / 1024} KiB into a local S3 server and a local folder (${work})`);
     const local = await seed(work, s3);
-    const localMount = { name: 'local disk', root: local };
-    rows.push(await pass(localMount, 'cold (cache dropped)', true), await pass(localMount, 'warm (page cache)', false));
-    rows.push(...(await withMount(mountHoard(work, s3), 'hoard', async (m) => [
-      await pass(m, 'cold', true),
-      await pass(m, 'warm (cache dropped)', true),
-      await pass(m, 'warm (page cache)', false),
-    ])));
-    for (const [label, mount] of [['s3fs', () => mountS3fs(work, s3)], ['rclone', () => mountRclone(work, s3)]] as const) {
-      rows.push(...(await withMount(mount(), label, async (m) => [await pass(m, 'cold', true), await pass(m, 'warm (cache dropped)', true)])));
+    log(`systems: ${[...systems].join(', ')}`);
+    if (systems.has('local')) {
+      const localMount = { name: 'local disk', root: local };
+      for (const [kind, label] of [[COLD, 'cold (cache dropped)'], [PAGE, PAGE]] as const) {
+        checkInterrupted();
+        const row = await pass(localMount, kind, label);
+        rows.push(row);
+        progress(row);
+      }
     }
-    rows.push(...(await withMount(mountCeiling(work, BIG, SMALL_N, SMALL), 'fuse ceiling', async (m) => [await pass(m, 'warm (cache dropped)', true)])));
+    if (systems.has('hoard')) await runSystem(rows, server, 'hoard', () => mountHoard(work, s3), [COLD, DROPPED, PAGE]);
+    if (systems.has('s3fs')) await runSystem(rows, server, 's3fs', () => mountS3fs(work, s3), [COLD, DROPPED, PAGE]);
+    if (systems.has('rclone')) await runSystem(rows, server, 'rclone', () => mountRclone(work, s3), [COLD, DROPPED, PAGE]);
+    if (systems.has('ceiling')) await runSystem(rows, server, 'fuse ceiling', () => mountCeiling(work, BIG, SMALL_N, SMALL), [DROPPED, PAGE]);
+  } catch (err) {
+    // Whatever failed after a signal failed because of the cleanup; the signal handler exits.
+    if (err instanceof Interrupted || interrupted) return new Promise(() => undefined);
+    throw err;
   } finally {
-    await server.stop();
-    await rm(work, { recursive: true, force: true });
+    if (!interrupted) await cleanup();
   }
+  if (keep) log(`work dir kept: ${work}`);
   console.log(`\n## FUSE read: ${BIG / 2 ** 20} MiB file, ${SMALL_N} x ${SMALL / 1024} KiB files\n`);
   console.log(table(rows));
+  console.log(
+    '\nS3 requests: what the system asked the S3 server for since its previous row (the first row of a system includes mounting, a page-cache row includes its untimed prime read); "other" includes PUTs. Small-file times include listing the folder.',
+  );
   console.log('\n## Targets (ratios from the table above)\n');
   console.log(ratios(rows));
+  checkInterrupted();
   log('worker-level figures: cached Read RPC throughput, ring balance and movement');
   const w = await workerReadFigures();
   const ring = benchRing();
@@ -143,7 +280,11 @@ async function main(): Promise<void> {
   console.log(`| max/mean load over 10 workers | ${ring.maxOverMean.toFixed(3)} | <= 1.10 | ${ring.maxOverMean <= 1.1 ? 'yes' : 'NO'} |`);
 }
 
+// Last resort on any exit (crash, process.exit from the signal handler): nothing may outlive us.
+process.on('exit', () => cleanupAllSync());
+
 main().catch((err) => {
+  if (interrupted) return; // the signal handler is cleaning up and exits
   process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
   process.exit(1);
 });
