@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { packageRoot } from '../../lib/root.js';
+import { DataConnection, UseGrpcRead } from './data-connection.js';
 import { fromGrpcError } from './errors.js';
 import type { FileInfo, LoadProgress, WorkerStats } from './types.js';
 
@@ -47,6 +48,9 @@ export function workerServiceCtor(): WorkerCtor {
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 256 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // The default 64 KiB HTTP/2 window stalls a streamed Read on every round trip (Read over
+  // gRPC is the fallback for workers without the data protocol).
+  'grpc-node.flow_control_window': 4 * 1024 * 1024,
   // Find a silently dead peer (node lost, no RST) instead of waiting for the call deadline.
   'grpc.keepalive_time_ms': 15_000,
   'grpc.keepalive_timeout_ms': 5_000,
@@ -87,9 +91,18 @@ function toStats(w: any, fallbackId: string): WorkerStats {
   };
 }
 
-/** One gRPC channel to one worker; every call has a deadline and maps errors to HoardError. */
+/** Where a read lands: the caller's buffer when it is big enough, else a new one. */
+function destination(length: number, into?: Buffer): Buffer {
+  return into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+}
+
+/**
+ * One worker: a gRPC channel for control calls and a data-protocol connection (same port) for
+ * Read. Every call has a deadline and maps errors to HoardError.
+ */
 export class WorkerConnection {
   private readonly stub: WorkerStub;
+  private readonly data: DataConnection;
 
   constructor(
     readonly id: string,
@@ -98,6 +111,7 @@ export class WorkerConnection {
   ) {
     const Ctor = workerServiceCtor();
     this.stub = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.data = new DataConnection(id, address);
   }
 
   private deadline(ms = this.timeoutMs): Date {
@@ -125,11 +139,29 @@ export class WorkerConnection {
 
   /**
    * Bytes [offset, offset+length) of a file at `version`; the result may be shorter only at EOF.
-   * Chunks are placed by their own offsets, so a worker that streams out of order is still exact.
+   * Goes over the data protocol; a worker that does not speak it (older version) is read with
+   * the gRPC Read instead, with the same results and errors. With `into` (at least `length`
+   * bytes) the bytes land there and the result is a view of it; after a failure its content is
+   * undefined.
    */
-  read(path: string, offset: number, length: number, version: string, signal?: AbortSignal): Promise<Buffer> {
+  async read(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+    if (this.data.supported) {
+      try {
+        return await this.data.read({ path, offset, length, version }, this.timeoutMs, signal, into);
+      } catch (e) {
+        if (!(e instanceof UseGrpcRead)) throw e;
+      }
+    }
+    return this.readGrpc(path, offset, length, version, signal, into);
+  }
+
+  /**
+   * read() through the gRPC Read RPC. Chunks are placed by their own offsets, so a worker that
+   * streams out of order is still exact.
+   */
+  readGrpc(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const buf = Buffer.allocUnsafe(length);
+      const buf = destination(length, into);
       let end = 0;
       let received = 0;
       let failed = false;
@@ -210,5 +242,6 @@ export class WorkerConnection {
 
   close(): void {
     this.stub.close();
+    this.data.close();
   }
 }

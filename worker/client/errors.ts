@@ -64,6 +64,15 @@ export function fromGrpcError(e: unknown, workerId: string): WorkerCallError {
   return new WorkerCallError(code, `worker ${workerId}: ${details}`, workerId, workerFault, { cause: e });
 }
 
+/**
+ * An error the worker itself reported over the data protocol (ERROR frame): the same verdict as a
+ * gRPC status carrying hoard-code, so the same WorkerCallError, never a worker fault.
+ */
+export function fromWorkerError(code: string, message: string, workerId: string): WorkerCallError {
+  const known = KNOWN.has(code) ? (code as ErrorCode) : 'INTERNAL';
+  return new WorkerCallError(known, `worker ${workerId}: ${message}`, workerId, false);
+}
+
 /** True when another worker or the UFS might do better: the error is not a verdict on the request. */
 export function isRetryable(e: unknown): boolean {
   return !(isHoardError(e) && ANSWERS.has(e.code));

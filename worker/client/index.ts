@@ -206,7 +206,7 @@ class HoardClient implements DataClient {
       `${p}#${block}`,
       what,
       async (c) => {
-        const b = await c.read(p, offset, length, version);
+        const b = await c.read(p, offset, length, version, undefined, into);
         if (b.length !== length) throw new WorkerCallError('INTERNAL', `worker ${c.id}: ${what} returned ${b.length} bytes`, c.id, false);
         return b;
       },

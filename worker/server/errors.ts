@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isHoardError, type ErrorCode } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 
 const Status = grpc.status;
 
@@ -54,4 +55,17 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
 
 export function grpcStatusOf(code: ErrorCode): grpc.status {
   return GRPC_STATUS[code];
+}
+
+/** The gRPC status name (metrics label) a failure ends a call with. */
+export function statusNameOf(err: unknown): string {
+  return Status[GRPC_STATUS[errorCodeOf(err)]];
+}
+
+/** Our own bugs are errors; refused requests (bad path, missing file) are routine, so debug. */
+export function logFailure(logger: Logger, method: string, err: unknown): void {
+  const code = errorCodeOf(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  if (code === 'INTERNAL') logger.error({ method, err }, 'rpc failed');
+  else logger.debug({ method, code, msg }, 'rpc refused');
 }

@@ -1,5 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../lib/log.js';
 import { formatAddress, type ListenAddress } from './address.js';
+import type { DataServer } from './data-server.js';
+import { listenShared } from './listener.js';
 import { workerServiceDefinition } from './proto.js';
 
 export interface RunningGrpcServer {
@@ -17,27 +20,30 @@ const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
 };
 
-export async function startGrpcServer(handlers: grpc.UntypedServiceImplementation, listen: ListenAddress): Promise<RunningGrpcServer> {
+/**
+ * The worker's port: gRPC, and the bulk data protocol on the same TCP port (listener.ts routes
+ * each connection by its first bytes). grpc-js gets its connections injected instead of binding.
+ */
+export async function startGrpcServer(handlers: grpc.UntypedServiceImplementation, listen: ListenAddress, data: DataServer, logger: Logger): Promise<RunningGrpcServer> {
   const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(workerServiceDefinition(), handlers);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatAddress(listen.host, listen.port), grpc.ServerCredentials.createInsecure(), (err, p) => {
-      if (err) reject(new Error(`--listen ${formatAddress(listen.host, listen.port)}: cannot listen: ${err.message}`));
-      else resolve(p);
-    });
-  });
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = await listenShared(listen, { http2: (s) => injector.injectConnection(s), data: (s) => data.accept(s) }, logger);
+  let closing: Promise<void> | undefined;
   return {
-    address: formatAddress(listen.host, port),
+    address: formatAddress(listen.host, listener.port),
     close: (graceMs = 5_000) =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
+      (closing ??= (async () => {
+        const gone = listener.close();
+        const grpcDone = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        let force: NodeJS.Timeout | undefined;
+        const timeUp = new Promise<'late'>((resolve) => (force = setTimeout(() => resolve('late'), graceMs)));
+        const late = await Promise.race([Promise.all([grpcDone, data.drain()]), timeUp]);
+        clearTimeout(force);
+        if (late === 'late') server.forceShutdown();
+        data.destroy();
+        listener.destroyAll();
+        await gone;
+      })()),
   };
 }

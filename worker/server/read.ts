@@ -39,9 +39,9 @@ export async function resolveReadTarget(meta: MetadataSource, path: string, vers
  * Chunk size for a page size: a whole number of pages, or a divisor-friendly 1 MiB when pages are
  * bigger, so that chunks on the chunk grid are views of single cached pages (no copy).
  */
-export function chunkSizeFor(pageSize: number): number {
-  if (pageSize >= MAX_CHUNK) return MAX_CHUNK;
-  return Math.max(1, Math.floor(MAX_CHUNK / pageSize)) * pageSize;
+export function chunkSizeFor(pageSize: number, maxChunk = MAX_CHUNK): number {
+  if (pageSize >= maxChunk) return maxChunk;
+  return Math.max(1, Math.floor(maxChunk / pageSize)) * pageSize;
 }
 
 export interface ChunkOptions {
@@ -55,16 +55,30 @@ export interface ChunkOptions {
  * The chunks of [offset, offset+length) clamped at EOF, in order, cut on the chunk grid.
  * Stops quietly when the signal fires (the call was cancelled: nobody is listening).
  */
-export async function* readChunks(reader: RangeReader, info: UfsEntry, offset: number, length: number, opts: ChunkOptions): AsyncGenerator<ReadChunk> {
+export function readChunks(reader: RangeReader, info: UfsEntry, offset: number, length: number, opts: ChunkOptions): AsyncGenerator<ReadChunk> {
+  return prefetched(info, offset, length, opts, (at, n) => reader.read(info, at, n));
+}
+
+/** The page cache as the data protocol needs it: ranges as views of cached pages (CachedReader). */
+export interface SliceReader {
+  readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]>;
+}
+
+/** Like readChunks, but each window comes as page views, for writing to a socket without a copy. */
+export function readWindows(reader: SliceReader, info: UfsEntry, offset: number, length: number, opts: ChunkOptions): AsyncGenerator<{ offset: number; data: Buffer[] }> {
+  return prefetched(info, offset, length, opts, (at, n) => reader.readSlices(info, at, n));
+}
+
+async function* prefetched<T>(info: UfsEntry, offset: number, length: number, opts: ChunkOptions, fetch: (at: number, n: number) => Promise<T>): AsyncGenerator<{ offset: number; data: T }> {
   const end = Math.min(info.size, offset + length);
   const ahead = Math.max(1, opts.prefetch ?? 2);
-  const queue: { offset: number; data: Promise<Buffer> }[] = [];
+  const queue: { offset: number; data: Promise<T> }[] = [];
   let next = offset;
   const issue = (): void => {
     const at = next;
     const stop = Math.min(end, (Math.floor(at / opts.chunkSize) + 1) * opts.chunkSize);
     next = stop;
-    const data = reader.read(info, at, stop - at);
+    const data = fetch(at, stop - at);
     // A read abandoned by cancellation must not surface as an unhandled rejection.
     data.catch(() => undefined);
     queue.push({ offset: at, data });
@@ -72,8 +86,33 @@ export async function* readChunks(reader: RangeReader, info: UfsEntry, offset: n
   while (queue.length < ahead && next < end) issue();
   while (queue.length > 0 && !opts.signal.aborted) {
     const head = queue.shift()!;
-    const data = await head.data;
+    const data = await unlessAborted(head.data, opts.signal);
+    if (data === ABORTED) return;
     if (next < end) issue();
     yield { offset: head.offset, data };
   }
+}
+
+const ABORTED: unique symbol = Symbol('aborted');
+
+/**
+ * A cancelled call stops waiting at once, even when the under-storage is slow to answer; the
+ * fetch itself runs on and its pages are cached for the next reader.
+ */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

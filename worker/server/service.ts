@@ -4,17 +4,17 @@ import type { Logger } from '../../lib/log.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReaderStats } from '../store/types.js';
 import type { UfsEntry } from '../ufs/types.js';
-import { errorCodeOf, grpcStatusOf, toServiceError } from './errors.js';
+import { logFailure, statusNameOf, toServiceError } from './errors.js';
 import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
 import type { ListRequest, LoadRequest, ReadChunk, ReadRequest, StatRequest, WireFileInfo, WireLoadProgress } from './proto.js';
-import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader } from './read.js';
+import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader, type SliceReader } from './read.js';
 import { requestCount, requestPath, requestVersion } from './validate.js';
 
 /** Everything the RPC handlers use; built by startWorker. */
 export interface WorkerContext {
   id: string;
   meta: MetadataSource;
-  reader: RangeReader & RangeLoader & { stats(): ReaderStats };
+  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats };
   chunkSize: number;
   pageSize: number;
   loadConcurrency: number;
@@ -41,8 +41,8 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
           callback(null, res);
         },
         (err: unknown) => {
-          end(statusName(err));
-          debugFailure(ctx.logger, method, err);
+          end(statusNameOf(err));
+          logFailure(ctx.logger, method, err);
           callback(toServiceError(err));
         },
       );
@@ -59,9 +59,9 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
           if (!abort.signal.aborted) call.end();
         },
         (err: unknown) => {
-          end(abort.signal.aborted ? 'CANCELLED' : statusName(err));
+          end(abort.signal.aborted ? 'CANCELLED' : statusNameOf(err));
           if (abort.signal.aborted) return;
-          debugFailure(ctx.logger, method, err);
+          logFailure(ctx.logger, method, err);
           call.emit('error', toServiceError(err));
         },
       );
@@ -162,15 +162,4 @@ function send<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T, signal: Ab
 
 export function toWire(e: UfsEntry): WireFileInfo {
   return { path: e.path, name: e.name, isDir: e.isDir, size: e.size, mtimeMs: Math.floor(e.mtimeMs), version: e.version };
-}
-
-function statusName(err: unknown): string {
-  return grpc.status[grpcStatusOf(errorCodeOf(err))];
-}
-
-function debugFailure(logger: Logger, method: string, err: unknown): void {
-  const code = errorCodeOf(err);
-  const msg = err instanceof Error ? err.message : String(err);
-  if (code === 'INTERNAL') logger.error({ method, err }, 'rpc failed');
-  else logger.debug({ method, code, msg }, 'rpc refused');
 }

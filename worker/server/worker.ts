@@ -4,11 +4,15 @@ import { createWorkerMetrics } from '../metrics/worker-metrics.js';
 import { CachedReader, MetadataCache, PageStore } from '../store/index.js';
 import { createNamespace } from '../ufs/namespace.js';
 import type { WorkerConfig } from './config.js';
+import { createDataServer } from './data-server.js';
 import { startGrpcServer } from './grpc-server.js';
 import { startHttpServer } from './http.js';
 import { chunkSizeFor } from './read.js';
 import { Readiness } from './readiness.js';
-import { workerHandlers } from './service.js';
+import { workerHandlers, type WorkerContext } from './service.js';
+
+/** Bytes a data-protocol READ takes from the cache per step (fewer awaits than 1 MiB chunks). */
+const DATA_WINDOW = 4 * 1024 * 1024;
 
 export interface RunningWorker {
   id: string;
@@ -18,7 +22,7 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** Wires a worker: namespace -> metadata cache -> page store + reader -> gRPC and HTTP servers. */
+/** Wires a worker: namespace -> metadata cache -> page store + reader -> gRPC + data port and HTTP server. */
 export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<RunningWorker> {
   const registry = new Registry();
   const namespace = createNamespace(cfg.mounts);
@@ -34,7 +38,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
   const reader = new CachedReader(store, meta, { pageSize: cfg.pageSize, registry });
   readiness.markStoreOpen();
   const metrics = createWorkerMetrics(cfg.id, { capacity: () => reader.stats(), ready: () => readiness.current() }, registry);
-  const handlers = workerHandlers({
+  const ctx: WorkerContext = {
     id: cfg.id,
     meta,
     reader,
@@ -44,7 +48,9 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     metrics,
     logger,
     ready: () => readiness.current(),
-  });
+  };
+  const handlers = workerHandlers(ctx);
+  const data = createDataServer({ meta, reader, windowSize: chunkSizeFor(cfg.pageSize, DATA_WINDOW), metrics, logger });
   const closeStore = async (): Promise<void> => {
     await reader.close();
     await namespace.close();
@@ -52,7 +58,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
   let grpcServer;
   let httpServer;
   try {
-    grpcServer = await startGrpcServer(handlers, cfg.listen);
+    grpcServer = await startGrpcServer(handlers, cfg.listen, data, logger);
     httpServer = await startHttpServer(cfg.http, { registry, readiness: () => readiness.check(), logger });
   } catch (err) {
     await grpcServer?.close(0);

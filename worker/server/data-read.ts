@@ -1,0 +1,66 @@
+import type { Logger } from '../../lib/log.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { ReadFrame } from '../proto/data-protocol.js';
+import { errorCodeOf, logFailure, statusNameOf } from './errors.js';
+import { readWindows, resolveReadTarget, type MetadataSource, type SliceReader } from './read.js';
+import { requestCount, requestPath, requestVersion } from './validate.js';
+
+/** What serving a data-protocol READ needs from the worker. */
+export interface DataReadContext {
+  meta: MetadataSource;
+  reader: SliceReader;
+  /** Bytes read from the cache per step: a whole number of pages, so slices are page views. */
+  windowSize: number;
+  metrics: WorkerMetrics;
+  logger: Logger;
+}
+
+/** The connection as one request sees it (data-session.ts). */
+export interface FrameOut {
+  data(id: number, fileOffset: number, slices: Buffer[]): void;
+  end(id: number): void;
+  error(id: number, code: string, message: string): void;
+  /** Resolves when the connection can take more, or is gone, or the signal fires. */
+  drained(signal: AbortSignal): Promise<void>;
+}
+
+/** Metrics label: the same histogram as the gRPC methods, told apart from gRPC Read. */
+export const DATA_READ_METHOD = 'ReadData';
+
+/**
+ * Serves one READ exactly as the gRPC Read does (same validation, version check and cache), but
+ * writes page views to the connection instead of encoding chunks. Never throws: failures go to
+ * the client as an ERROR frame.
+ */
+export async function serveRead(ctx: DataReadContext, out: FrameOut, id: number, req: ReadFrame, signal: AbortSignal): Promise<void> {
+  const end = ctx.metrics.startRpc(DATA_READ_METHOD);
+  try {
+    const path = requestPath(req.path);
+    const offset = requestCount(req.offset, 'offset');
+    const length = requestCount(req.length, 'length');
+    const version = requestVersion(req.version);
+    const info = await resolveReadTarget(ctx.meta, path, version);
+    for await (const w of readWindows(ctx.reader, info, offset, length, { chunkSize: ctx.windowSize, signal })) {
+      if (signal.aborted) break;
+      out.data(id, w.offset, w.data);
+      let n = 0;
+      for (const s of w.data) n += s.length;
+      ctx.metrics.servedBytes.inc(n);
+      await out.drained(signal);
+    }
+    if (signal.aborted) {
+      end('CANCELLED');
+      return;
+    }
+    out.end(id);
+    end('OK');
+  } catch (err) {
+    if (signal.aborted) {
+      end('CANCELLED');
+      return;
+    }
+    end(statusNameOf(err));
+    logFailure(ctx.logger, DATA_READ_METHOD, err);
+    out.error(id, errorCodeOf(err), err instanceof Error ? err.message : String(err));
+  }
+}

@@ -1,0 +1,162 @@
+import type { Socket } from 'node:net';
+import {
+  encodeDataHead,
+  encodeEmpty,
+  encodeError,
+  FrameType,
+  MAGIC,
+  MAX_IN_FLIGHT,
+  MAX_REQUEST_BODY,
+  decodeRead,
+  type ReadFrame,
+} from '../proto/data-protocol.js';
+import { FrameReader } from '../proto/frame-reader.js';
+import { serveRead, type DataReadContext, type FrameOut } from './data-read.js';
+
+/** Largest DATA payload: keeps frames of concurrent requests interleaving on one connection. */
+const MAX_DATA_PAYLOAD = 1024 * 1024;
+/**
+ * Bytes queued in user space before a request waits for 'drain'. The kernel's socket buffer
+ * holds a few MiB more, so the wire keeps moving while the next window is produced.
+ */
+const WRITE_BUDGET = 4 * 1024 * 1024;
+
+/**
+ * One data-protocol connection on the worker: parses request frames, serves up to MAX_IN_FLIGHT
+ * READs at once, writes their frames, and stops every request when the connection goes away.
+ */
+export class DataSession implements FrameOut {
+  private readonly inflight = new Map<number, AbortController>();
+  /**
+   * READs parsed while MAX_IN_FLIGHT were running: the socket is paused then, so this holds at
+   * most what one received chunk contained.
+   */
+  private readonly backlog = new Map<number, ReadFrame>();
+  private readonly parser: FrameReader;
+  private drainWaiters: (() => void)[] = [];
+  private draining = false;
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: DataReadContext,
+  ) {
+    this.parser = new FrameReader(
+      { magic: MAGIC, maxBody: (t) => (t === FrameType.READ ? MAX_REQUEST_BODY : t === FrameType.CANCEL ? 0 : undefined) },
+      { frame: (type, id, body) => this.onFrame(type, id, body), invalid: (reason) => this.protocolError(reason) },
+    );
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.setNoDelay(true);
+    socket.on('error', (err) => ctx.logger.debug({ remote: socket.remoteAddress, err: err.message }, 'data connection error'));
+    socket.on('close', () => {
+      for (const a of this.inflight.values()) a.abort();
+      this.wakeWriters();
+    });
+    socket.on('drain', () => this.wakeWriters());
+    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    socket.write(MAGIC);
+    socket.resume();
+  }
+
+  /**
+   * Takes no new requests (frames are read and dropped: reading on is how the client's own close
+   * is seen); ends the connection once the ones in flight are done.
+   */
+  drain(): void {
+    this.draining = true;
+    this.backlog.clear();
+    this.socket.resume();
+    if (this.inflight.size === 0) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  data(id: number, fileOffset: number, slices: Buffer[]): void {
+    if (this.socket.destroyed) return;
+    this.socket.cork();
+    let at = fileOffset;
+    for (const s of slices) {
+      for (let p = 0; p < s.length; p += MAX_DATA_PAYLOAD) {
+        const piece = s.length <= MAX_DATA_PAYLOAD ? s : s.subarray(p, p + MAX_DATA_PAYLOAD);
+        this.socket.write(encodeDataHead(id, at, piece.length));
+        this.socket.write(piece);
+        at += piece.length;
+      }
+    }
+    this.socket.uncork();
+  }
+
+  end(id: number): void {
+    if (!this.socket.destroyed) this.socket.write(encodeEmpty(FrameType.END, id));
+  }
+
+  error(id: number, code: string, message: string): void {
+    if (!this.socket.destroyed) this.socket.write(encodeError(id, code, message));
+  }
+
+  drained(signal: AbortSignal): Promise<void> {
+    if (this.socket.writableLength <= WRITE_BUDGET || this.socket.destroyed || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.drainWaiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wakeWriters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private onFrame(type: number, id: number, body: Buffer): void {
+    if (this.draining) return;
+    if (type === FrameType.CANCEL) {
+      this.inflight.get(id)?.abort();
+      this.backlog.delete(id);
+      return;
+    }
+    if (this.inflight.has(id) || this.backlog.has(id)) return this.protocolError(`request id ${id} is already in flight`);
+    let req: ReadFrame;
+    try {
+      req = decodeRead(body);
+    } catch (err) {
+      return this.protocolError((err as Error).message);
+    }
+    if (this.inflight.size < MAX_IN_FLIGHT) return this.start(id, req);
+    // Backpressure on requests: stop reading frames until one finishes.
+    this.backlog.set(id, req);
+    this.socket.pause();
+  }
+
+  private start(id: number, req: ReadFrame): void {
+    const abort = new AbortController();
+    this.inflight.set(id, abort);
+    void serveRead(this.ctx, this, id, req, abort.signal).finally(() => this.finished(id));
+  }
+
+  private finished(id: number): void {
+    this.inflight.delete(id);
+    if (this.socket.destroyed) return;
+    if (this.draining) {
+      if (this.inflight.size === 0) this.socket.end();
+      return;
+    }
+    const next = this.backlog.entries().next();
+    if (!next.done) {
+      this.backlog.delete(next.value[0]);
+      this.start(next.value[0], next.value[1]);
+    }
+    if (this.backlog.size === 0 && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private protocolError(reason: string): void {
+    this.ctx.logger.warn({ remote: this.socket.remoteAddress, reason }, 'closed a data connection that broke the protocol');
+    this.socket.destroy();
+  }
+}
