@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mountHoardFs, type HoardFsOptions, type HoardMount } from '../csi/fuse/mount.js';
 import { createHoardOps } from '../csi/fuse/ops.js';
 import { Errno } from '../csi/fuse/errno.js';
+import type { FileInfo } from '../worker/client/types.js';
 import { FolderClient, forceUnmount, mountOptions, mountsContain, run, runBytes, sha256 } from './fuse-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -51,6 +52,19 @@ describe('mount options', () => {
     expect(sha256(out)).toBe(sha256(data.subarray(3000, 8000)));
     expect(client.reads.length).toBeGreaterThan(0);
     expect(client.reads.every((r) => r.offset % 4096 === 0)).toBe(true);
+  });
+
+  it('many files read at once over a slow data plane still arrive as whole-file reads, not 4 KiB pages', async () => {
+    for (let i = 0; i < 48; i++) await writeFile(join(src, `s${i}.bin`), data.subarray(i, i + 64 * 1024));
+    const slow = new SlowClient(src, 40);
+    mount = await mountHoardFs(mnt, slow, {});
+    // 24 readers in parallel, as a DataLoader's workers would: more than the kernel's default
+    // congestion threshold, each read waiting 40 ms on the "worker".
+    const files = Array.from({ length: 48 }, (_, i) => join(mnt, `s${i}.bin`));
+    await run('sh', ['-c', 'printf "%s\\n" "$@" | xargs -P 24 -n 1 cat > /dev/null', 'sh', ...files]);
+    const reads = slow.reads.filter((r) => r.path.startsWith('/s'));
+    expect(reads.length).toBe(48);
+    expect(reads.every((r) => r.offset === 0 && r.length >= 64 * 1024)).toBe(true);
   });
 
   it('kernelCache keeps pages across opens; without it every open reads through again', async () => {
@@ -143,3 +157,15 @@ describe('file handles', () => {
     expect(await openErr('/missing', 0)).toBe(Errno.ENOENT);
   });
 });
+
+/** A FolderClient whose every read takes `delayMs`, like a worker round trip under load. */
+class SlowClient extends FolderClient {
+  constructor(root: string, private readonly delayMs: number) {
+    super(root);
+  }
+
+  override async read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return super.read(path, offset, length, info);
+  }
+}
