@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ReadAhead } from '../worker/client/readahead.js';
+import { ReadAhead, type FileRef } from '../worker/client/readahead.js';
 import { TtlCache } from '../worker/client/ttl-cache.js';
 
 const KiB = 1024;
@@ -10,7 +10,7 @@ const MiB = 1024 * KiB;
 function source(files: Record<string, Buffer>) {
   const calls: { version: string; offset: number; length: number }[] = [];
   let failWindowsAt: number | undefined;
-  const fetch = async (_p: string, version: string, offset: number, length: number): Promise<Buffer> => {
+  const fetch = async ({ version }: FileRef, offset: number, length: number): Promise<Buffer> => {
     calls.push({ version, offset, length });
     await new Promise((r) => setTimeout(r, 1));
     if (failWindowsAt !== undefined && offset === failWindowsAt && length > 128 * KiB) throw new Error('injected prefetch failure');
@@ -19,6 +19,8 @@ function source(files: Record<string, Buffer>) {
   };
   return { fetch, calls, failAt: (o: number | undefined) => (failWindowsAt = o) };
 }
+
+const ref = (path: string, version: string, size: number): FileRef => ({ path, version, size });
 
 describe('ReadAhead', () => {
   it('copies into the caller\'s buffer and recycles piece buffers without ever mixing bytes', async () => {
@@ -30,7 +32,7 @@ describe('ReadAhead', () => {
     // their buffers reused all the time, and every read must still be exact.
     for (let off = 0; off < 12 * MiB; off += 128 * KiB) {
       for (const v of ['a', 'b']) {
-        const n = await ra.readInto(`/${v}`, v, files[v]!.length, off, 128 * KiB, dest);
+        const n = await ra.readInto(ref(`/${v}`, v, files[v]!.length), off, 128 * KiB, dest);
         expect(n).toBe(128 * KiB);
         expect(dest.equals(files[v]!.subarray(off, off + 128 * KiB))).toBe(true);
       }
@@ -44,7 +46,7 @@ describe('ReadAhead', () => {
     const ra = new ReadAhead(src.fetch, 8 * MiB, 64 * MiB);
     const out: Buffer[] = [];
     for (let off = 0; off < data.length; off += 128 * KiB) {
-      out.push(await ra.read('/f', 'v1', data.length, off, Math.min(128 * KiB, data.length - off)));
+      out.push(await ra.read(ref('/f', 'v1', data.length), off, Math.min(128 * KiB, data.length - off)));
     }
     expect(Buffer.concat(out).equals(data)).toBe(true);
     // 161 reads; the first two go direct, the rest come from 2 MiB pieces (a quarter window).
@@ -57,7 +59,7 @@ describe('ReadAhead', () => {
     const src = source({ v1: data });
     const ra = new ReadAhead(src.fetch, 8 * MiB, 64 * MiB);
     for (const off of [20 * MiB, 3 * MiB, 28 * MiB, 9 * MiB, 15 * MiB]) {
-      const b = await ra.read('/f', 'v1', data.length, off, 4096);
+      const b = await ra.read(ref('/f', 'v1', data.length), off, 4096);
       expect(b.equals(data.subarray(off, off + 4096))).toBe(true);
     }
     expect(src.calls.every((c) => c.length === 4096)).toBe(true);
@@ -68,11 +70,11 @@ describe('ReadAhead', () => {
     const v2 = Buffer.alloc(4 * MiB, 2);
     const src = source({ v1, v2 });
     const ra = new ReadAhead(src.fetch, 2 * MiB, 64 * MiB);
-    await ra.read('/f', 'v1', v1.length, 0, 128 * KiB);
-    await ra.read('/f', 'v1', v1.length, 128 * KiB, 128 * KiB); // prefetches v1 ahead
-    const b = await ra.read('/f', 'v2', v2.length, 256 * KiB, 128 * KiB);
+    await ra.read(ref('/f', 'v1', v1.length), 0, 128 * KiB);
+    await ra.read(ref('/f', 'v1', v1.length), 128 * KiB, 128 * KiB); // prefetches v1 ahead
+    const b = await ra.read(ref('/f', 'v2', v2.length), 256 * KiB, 128 * KiB);
     expect(b.equals(v2.subarray(256 * KiB, 384 * KiB))).toBe(true);
-    const c = await ra.read('/f', 'v2', v2.length, 384 * KiB, 128 * KiB);
+    const c = await ra.read(ref('/f', 'v2', v2.length), 384 * KiB, 128 * KiB);
     expect(c.every((x) => x === 2)).toBe(true);
   });
 
@@ -82,7 +84,7 @@ describe('ReadAhead', () => {
     src.failAt(256 * KiB);
     const ra = new ReadAhead(src.fetch, 2 * MiB, 64 * MiB);
     const out: Buffer[] = [];
-    for (let off = 0; off < data.length; off += 128 * KiB) out.push(await ra.read('/f', 'v1', data.length, off, 128 * KiB));
+    for (let off = 0; off < data.length; off += 128 * KiB) out.push(await ra.read(ref('/f', 'v1', data.length), off, 128 * KiB));
     expect(Buffer.concat(out).equals(data)).toBe(true);
   });
 
@@ -94,7 +96,7 @@ describe('ReadAhead', () => {
     for (let off = 0; off < 6 * MiB; off += 128 * KiB) {
       await Promise.all(
         Object.entries(files).map(async ([v, d]) => {
-          const b = await ra.read(`/${v}`, v, d.length, off, 128 * KiB);
+          const b = await ra.read(ref(`/${v}`, v, d.length), off, 128 * KiB);
           expect(b.equals(d.subarray(off, off + 128 * KiB))).toBe(true);
           expect(ra.bufferedBytes).toBeLessThanOrEqual(8 * MiB);
         }),

@@ -144,10 +144,10 @@ export class WorkerConnection {
    * bytes) the bytes land there and the result is a view of it; after a failure its content is
    * undefined.
    */
-  async read(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+  async read(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer, size?: number): Promise<Buffer> {
     if (this.data.supported) {
       try {
-        return await this.data.read({ path, offset, length, version }, this.timeoutMs, signal, into);
+        return await this.data.read({ path, offset, length, version, size }, this.timeoutMs, signal, into);
       } catch (e) {
         if (!(e instanceof UseGrpcRead)) throw e;
       }

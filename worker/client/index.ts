@@ -8,7 +8,7 @@ import { isRetryable, WorkerCallError } from './errors.js';
 import { runLoad } from './loader.js';
 import { SrvMembership, StaticMembership, type MembershipSource, type SrvResolver } from './membership.js';
 import { WorkerPool } from './pool.js';
-import { ReadAhead } from './readahead.js';
+import { ReadAhead, type FileRef } from './readahead.js';
 import { TtlCache } from './ttl-cache.js';
 import type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
 
@@ -88,7 +88,7 @@ class HoardClient implements DataClient {
     const notFound = (e: unknown): boolean => isHoardError(e, 'NOT_FOUND');
     this.statCache = new TtlCache<FileInfo>(metaTtlMs, 20_000, notFound);
     this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
-    this.readAhead = new ReadAhead((p, v, o, l, into) => this.fetchRange(p, v, o, l, into), readAheadBytes, bufferBytes);
+    this.readAhead = new ReadAhead((file, o, l, into) => this.fetchRange(file, o, l, into), readAheadBytes, bufferBytes);
   }
 
   /**
@@ -165,7 +165,7 @@ class HoardClient implements DataClient {
     const end = Math.min(offset + length, f.size);
     if (end <= offset) return 0;
     try {
-      return await this.readAhead.readInto(p, f.version, f.size, offset, end - offset, dest);
+      return await this.readAhead.readInto({ path: p, version: f.version, size: f.size }, offset, end - offset, dest);
     } catch (e) {
       if (isHoardError(e, 'FAILED_PRECONDITION')) {
         // The file changed: the next stat must see the new version.
@@ -177,7 +177,7 @@ class HoardClient implements DataClient {
   }
 
   /** A byte range, split at block boundaries so each block is read from its own owner. */
-  private async fetchRange(p: string, version: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  private async fetchRange(file: FileRef, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const out = into && into.length >= length ? into.subarray(0, length) : undefined;
     const parts: Promise<Buffer>[] = [];
     const end = offset + length;
@@ -185,7 +185,7 @@ class HoardClient implements DataClient {
       const block = Math.floor(at / this.blockSize);
       const segEnd = Math.min(end, (block + 1) * this.blockSize);
       const seg = out?.subarray(at - offset, segEnd - offset);
-      parts.push(this.readBlock(p, version, block, at, segEnd - at, seg));
+      parts.push(this.readBlock(file, block, at, segEnd - at, seg));
       at = segEnd;
     }
     const bufs = await Promise.all(parts);
@@ -199,14 +199,15 @@ class HoardClient implements DataClient {
     return out;
   }
 
-  private readBlock(p: string, version: string, block: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  private readBlock(file: FileRef, block: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const { path: p, version, size } = file;
     const direct = this.direct;
     const what = `read ${p} [${offset}, +${length})`;
     return this.viaWorkers(
       `${p}#${block}`,
       what,
       async (c) => {
-        const b = await c.read(p, offset, length, version, undefined, into);
+        const b = await c.read(p, offset, length, version, undefined, into, size);
         if (b.length !== length) throw new WorkerCallError('INTERNAL', `worker ${c.id}: ${what} returned ${b.length} bytes`, c.id, false);
         return b;
       },

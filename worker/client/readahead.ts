@@ -8,7 +8,14 @@
  * piece that failed is never served (the read goes to the normal path, which reports the error).
  * Piece buffers are recycled, so bytes only ever leave this class as copies (readInto).
  */
-export type RangeFetcher = (path: string, version: string, offset: number, length: number, into?: Buffer) => Promise<Buffer>;
+/** The file a read is for: one path at one version, whose size is known. */
+export interface FileRef {
+  path: string;
+  version: string;
+  size: number;
+}
+
+export type RangeFetcher = (file: FileRef, offset: number, length: number, into?: Buffer) => Promise<Buffer>;
 
 interface Piece {
   start: number;
@@ -24,7 +31,7 @@ interface Piece {
 }
 
 interface Stream {
-  version: string;
+  file: FileRef;
   lastEnd: number;
   sequential: number;
   frontier: number;
@@ -62,16 +69,16 @@ export class ReadAhead {
   }
 
   /** The bytes [offset, offset+length) as a new Buffer. */
-  async read(path: string, version: string, size: number, offset: number, length: number): Promise<Buffer> {
+  async read(file: FileRef, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(length);
-    const n = await this.readInto(path, version, size, offset, length, out);
+    const n = await this.readInto(file, offset, length, out);
     return n === length ? out : out.subarray(0, n);
   }
 
   /** Copies [offset, offset+length) into dest; resolves with the byte count. */
-  async readInto(path: string, version: string, size: number, offset: number, length: number, dest: Buffer): Promise<number> {
-    if (this.windowBytes <= 0 || length <= 0) return this.direct(path, version, offset, length, dest);
-    const s = this.stream(path, version);
+  async readInto(file: FileRef, offset: number, length: number, dest: Buffer): Promise<number> {
+    if (this.windowBytes <= 0 || length <= 0) return this.direct(file, offset, length, dest);
+    const s = this.stream(file);
     const end = offset + length;
     const sequential = offset >= s.lastEnd - SEQ_SLACK && offset <= s.lastEnd + SEQ_SLACK;
     if (sequential) {
@@ -83,9 +90,9 @@ export class ReadAhead {
     }
     s.lastEnd = end;
     this.dropPieces(s, (p) => (sequential ? p.end <= offset - SEQ_SLACK : p.end <= offset || p.start >= end + this.windowBytes));
-    if (s.sequential >= 1) this.prefetch(path, s, size, end);
+    if (s.sequential >= 1) this.prefetch(s, end);
     const served = await this.serve(s, offset, end, dest);
-    return served ?? this.direct(path, version, offset, length, dest);
+    return served ?? this.direct(file, offset, length, dest);
   }
 
   /** Forget a path (e.g. the file changed). */
@@ -99,16 +106,17 @@ export class ReadAhead {
     this.pool.length = 0;
   }
 
-  private async direct(path: string, version: string, offset: number, length: number, dest: Buffer): Promise<number> {
-    const data = await this.fetch(path, version, offset, length, dest.length >= length ? dest.subarray(0, length) : undefined);
+  private async direct(file: FileRef, offset: number, length: number, dest: Buffer): Promise<number> {
+    const data = await this.fetch(file, offset, length, dest.length >= length ? dest.subarray(0, length) : undefined);
     // A fetcher that honoured `into` hands back a view of dest itself.
     if (data.buffer !== dest.buffer || data.byteOffset !== dest.byteOffset) data.copy(dest, 0, 0, Math.min(length, data.length));
     return Math.min(length, data.length);
   }
 
-  private stream(path: string, version: string): Stream {
+  private stream(file: FileRef): Stream {
+    const path = file.path;
     let s = this.streams.get(path);
-    if (s && s.version !== version) {
+    if (s && (s.file.version !== file.version || s.file.size !== file.size)) {
       this.dropStream(path, s);
       s = undefined;
     }
@@ -118,7 +126,7 @@ export class ReadAhead {
       this.streams.set(path, s);
       return s;
     }
-    s = { version, lastEnd: -1 - SEQ_SLACK, sequential: 0, frontier: 0, ahead: 2 * this.pieceBytes, pieces: [] };
+    s = { file: { path, version: file.version, size: file.size }, lastEnd: -1 - SEQ_SLACK, sequential: 0, frontier: 0, ahead: 2 * this.pieceBytes, pieces: [] };
     this.streams.set(path, s);
     while (this.streams.size > MAX_STREAMS) {
       const [oldPath, old] = this.streams.entries().next().value as [string, Stream];
@@ -127,7 +135,8 @@ export class ReadAhead {
     return s;
   }
 
-  private prefetch(path: string, s: Stream, size: number, end: number): void {
+  private prefetch(s: Stream, end: number): void {
+    const { path, size } = s.file;
     if (s.frontier < end) s.frontier = end;
     const target = Math.min(size, end + s.ahead);
     while (s.frontier < target) {
@@ -137,7 +146,7 @@ export class ReadAhead {
       if (!this.reserve(pEnd - start, path)) return;
       const buf = this.takeBuffer();
       const p: Piece = { start, end: pEnd, buf, ok: false, failed: false, readers: 0, dropped: false, recycled: false, promise: Promise.resolve() };
-      p.promise = this.fetch(path, s.version, start, pEnd - start, buf.subarray(0, pEnd - start)).then(
+      p.promise = this.fetch(s.file, start, pEnd - start, buf.subarray(0, pEnd - start)).then(
         (data) => {
           if (data.length !== pEnd - start) p.failed = true;
           else {

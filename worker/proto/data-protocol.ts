@@ -17,7 +17,11 @@
  *
  * Client -> worker (`id` is the client's request id, unique among its requests in flight):
  *   READ   body = offset u64 | length u64 | path length u16 | path UTF-8 | version length u16 | version UTF-8
+ *                  [| size u64]
  *          The bytes [offset, offset+length) of the file at `version` ("" = whatever is current).
+ *          `size` is optional: the file's size as the client stat'ed it at `version`. A worker that
+ *          has no metadata of its own for the path then reads with it instead of asking the
+ *          under-storage for a stat first; the under-storage read checks the version anyway.
  *   CANCEL body = empty. Stop serving `id`; frames already sent for it may still arrive.
  *
  * Worker -> client (`id` echoes the request):
@@ -58,6 +62,8 @@ export interface ReadFrame {
   length: number;
   path: string;
   version: string;
+  /** The file's size at `version`, as the client knows it (see READ above). */
+  size?: number;
 }
 
 const TWO_32 = 2 ** 32;
@@ -88,7 +94,8 @@ export function encodeRead(id: number, req: ReadFrame): Buffer {
   const versionLen = Buffer.byteLength(req.version, 'utf8');
   if (pathLen > MAX_PATH_BYTES) throw new RangeError(`path is ${pathLen} bytes; at most ${MAX_PATH_BYTES}`);
   if (versionLen > MAX_VERSION_BYTES) throw new RangeError(`version is ${versionLen} bytes; at most ${MAX_VERSION_BYTES}`);
-  const body = 8 + 8 + 2 + pathLen + 2 + versionLen;
+  if (req.size !== undefined && (!Number.isSafeInteger(req.size) || req.size < 0)) throw new RangeError(`size ${req.size} is not a non-negative integer`);
+  const body = 8 + 8 + 2 + pathLen + 2 + versionLen + (req.size === undefined ? 0 : 8);
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body);
   writeHeader(buf, FrameType.READ, id, body);
   let p = HEADER_BYTES;
@@ -97,7 +104,8 @@ export function encodeRead(id: number, req: ReadFrame): Buffer {
   p = buf.writeUInt16BE(pathLen, p + 16);
   p += buf.write(req.path, p, 'utf8');
   p = buf.writeUInt16BE(versionLen, p);
-  buf.write(req.version, p, 'utf8');
+  p += buf.write(req.version, p, 'utf8');
+  if (req.size !== undefined) writeU64(buf, req.size, p);
   return buf;
 }
 
@@ -111,8 +119,11 @@ export function decodeRead(body: Buffer): ReadFrame {
   const path = body.toString('utf8', 18, 18 + pathLen);
   const versionLen = body.readUInt16BE(18 + pathLen);
   const vStart = 20 + pathLen;
-  if (vStart + versionLen !== body.length) throw new RangeError('READ version does not end the frame');
-  return { offset, length, path, version: body.toString('utf8', vStart, vStart + versionLen) };
+  const vEnd = vStart + versionLen;
+  if (vEnd !== body.length && vEnd + 8 !== body.length) throw new RangeError('READ version is not followed by the end of the frame or a size');
+  const frame: ReadFrame = { offset, length, path, version: body.toString('utf8', vStart, vEnd) };
+  if (vEnd + 8 === body.length) frame.size = readU64(body, vEnd);
+  return frame;
 }
 
 export function encodeEmpty(type: number, id: number): Buffer {

@@ -39,7 +39,8 @@ export async function serveRead(ctx: DataReadContext, out: FrameOut, id: number,
     const offset = requestCount(req.offset, 'offset');
     const length = requestCount(req.length, 'length');
     const version = requestVersion(req.version);
-    const info = await resolveReadTarget(ctx.meta, path, version);
+    const size = req.size === undefined ? undefined : requestCount(req.size, 'size');
+    const info = await resolveReadTarget(ctx.meta, path, version, size);
     for await (const w of readWindows(ctx.reader, info, offset, length, { chunkSize: ctx.windowSize, signal })) {
       if (signal.aborted) break;
       out.data(id, w.offset, w.data);

@@ -26,7 +26,7 @@ export interface RunningWorker {
 export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<RunningWorker> {
   const registry = new Registry();
   const namespace = createNamespace(cfg.mounts);
-  const meta = new MetadataCache(namespace, { ttlMs: cfg.metaTtlMs });
+  const meta = new MetadataCache(namespace, { ttlMs: cfg.metaTtlMs, registry });
   const readiness = new Readiness(namespace);
   let store: PageStore;
   try {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { Counter, type Registry } from 'prom-client';
 import { isHoardError } from '../../lib/errors.js';
 import type { Ufs, UfsEntry } from '../ufs/types.js';
 
@@ -10,6 +11,8 @@ export interface MetadataCacheOptions {
   /** Bound on cached answers per kind; the oldest go first (default 100000). */
   maxEntries?: number;
   now?: () => number;
+  /** Where hoard_ufs_metadata_requests_total is registered (stat/list calls that reached the UFS). */
+  registry?: Registry;
 }
 
 type Answer<T> = { expires: number; value: T; error?: undefined } | { expires: number; value?: undefined; error: unknown };
@@ -34,6 +37,7 @@ export class MetadataCache implements Ufs {
   private readonly lists = new TtlCache<UfsEntry[]>();
   /** Bumped by invalidate(): an answer that started before an invalidation is not cached. */
   private generation = 0;
+  private readonly ufsCalls: Counter<'op'> | undefined;
 
   constructor(
     private readonly ufs: Ufs,
@@ -43,15 +47,24 @@ export class MetadataCache implements Ufs {
     this.negativeTtlMs = Math.min(opts.negativeTtlMs ?? 5_000, this.ttlMs);
     this.maxEntries = opts.maxEntries ?? 100_000;
     this.now = opts.now ?? Date.now;
+    this.ufsCalls = opts.registry
+      ? new Counter({ name: 'hoard_ufs_metadata_requests_total', help: 'stat and list calls that reached the under-storage', labelNames: ['op'], registers: [opts.registry] })
+      : undefined;
   }
 
   async stat(path: string): Promise<UfsEntry> {
-    return { ...(await this.lookup(this.stats, path, () => this.ufs.stat(path))) };
+    return {
+      ...(await this.lookup(this.stats, path, () => {
+        this.ufsCalls?.inc({ op: 'stat' });
+        return this.ufs.stat(path);
+      })),
+    };
   }
 
   async list(path: string): Promise<UfsEntry[]> {
     const entries = await this.lookup(this.lists, path, async () => {
       const gen = this.generation;
+      this.ufsCalls?.inc({ op: 'list' });
       const listed = await this.ufs.list(path);
       if (gen === this.generation) {
         const expires = this.now() + this.ttlMs;
@@ -64,6 +77,13 @@ export class MetadataCache implements Ufs {
 
   read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     return this.ufs.read(path, offset, length, signal, version);
+  }
+
+  /** The cached stat of `path` if there is a fresh one; never asks the under-storage. */
+  peek(path: string): UfsEntry | undefined {
+    const hit = this.stats.answers.get(path);
+    if (hit === undefined || hit.error !== undefined || hit.expires <= this.now()) return undefined;
+    return { ...(hit.value as UfsEntry) };
   }
 
   /** Forgets what is known about `path` and its parent's listing (after a change through us). */
