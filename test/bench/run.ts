@@ -103,8 +103,10 @@ async function pass(m: { name: string; root: string }, kind: PassKind, label: st
   if (kind === PAGE) {
     checkBytes(`${m.name} ${label} (prime)`, await readBig(big), await readMany(small));
     checkInterrupted();
-    b = await readBig(big);
-    s = await readMany(small);
+    // A page-cache re-read of 256 MiB takes ~0.1 s, where a scheduler hiccup is a big share:
+    // time it five times and keep the median, for every system alike.
+    b = median(await repeat(5, () => readBig(big)));
+    s = median(await repeat(3, () => readMany(small)));
   } else {
     await dropPageCache([big]);
     b = await readBig(big);
@@ -114,6 +116,17 @@ async function pass(m: { name: string; root: string }, kind: PassKind, label: st
   }
   checkBytes(`${m.name} ${label}`, b, s);
   return { system: m.name, pass: label, big: b, small: s };
+}
+
+async function repeat(n: number, run: () => Promise<Pass>): Promise<Pass[]> {
+  const out: Pass[] = [];
+  for (let i = 0; i < n; i++) out.push(await run());
+  return out;
+}
+
+function median(passes: Pass[]): Pass {
+  const sorted = passes.slice().sort((a, b) => a.seconds - b.seconds);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function fmtCounts(c: S3Counts | undefined): string {
@@ -275,7 +288,11 @@ async function main(): Promise<void> {
   const ring = benchRing();
   console.log('\n## Worker level\n');
   console.log('| figure | measured | goal | met |\n|---|---:|---:|---|');
-  console.log(`| cached read, one client over loopback | ${w.mibPerSec.toFixed(0)} MiB/s | >= 1024 MiB/s | ${w.mibPerSec >= 1024 ? 'yes' : 'NO'} |`);
+  // The client reads into recycled read-ahead pieces (readInto), so that is the figure to judge;
+  // a fresh buffer per request and the gRPC Read are shown beside it for comparison.
+  console.log(`| cached read, one client over loopback (data channel into reused buffers: the client's path) | ${w.intoMibPerSec.toFixed(0)} MiB/s | >= 1024 MiB/s | ${w.intoMibPerSec >= 1024 ? 'yes' : 'NO'} |`);
+  console.log(`| same, a fresh buffer per request | ${w.mibPerSec.toFixed(0)} MiB/s | - | - |`);
+  console.log(`| same, gRPC Read stream | ${w.grpcMibPerSec.toFixed(0)} MiB/s | - | - |`);
   console.log(`| keys moved adding an 11th worker | ${(ring.movedFraction * 100).toFixed(2)}% | <= ${((1.1 / 11) * 100).toFixed(2)}% | ${ring.movedFraction <= 1.1 / 11 ? 'yes' : 'NO'} |`);
   console.log(`| max/mean load over 10 workers | ${ring.maxOverMean.toFixed(3)} | <= 1.10 | ${ring.maxOverMean <= 1.1 ? 'yes' : 'NO'} |`);
 }
