@@ -11,6 +11,7 @@ import { baseName, childPath, isServableName, normalizePath } from './path.js';
 import { checkRange, emptyStream, parseContentRange, sliceStream, versionChanged } from './range.js';
 import { credentialsFromDir } from './s3-credentials.js';
 import { s3Error } from './s3-errors.js';
+import { S3FastGet, type GetResponse } from './s3-fast-get.js';
 import type { Ufs, UfsEntry } from './types.js';
 
 export interface S3UfsOptions {
@@ -37,6 +38,7 @@ export interface S3UfsOptions {
  */
 export class S3Ufs implements Ufs {
   private readonly client: S3Client;
+  private readonly fast: S3FastGet;
 
   static fromSpec(spec: MountSpec): S3Ufs {
     const url = new URL(spec.uri);
@@ -67,6 +69,8 @@ export class S3Ufs implements Ufs {
     // break the JSON-only stderr of workers, and the supported Node range is package.json's call.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const agentOpts = { keepAlive: true, maxSockets: 64 };
+    const httpAgent = new HttpAgent(agentOpts);
+    const httpsAgent = new HttpsAgent(agentOpts);
     this.client = new S3Client({
       region: opts.region,
       endpoint: opts.endpoint,
@@ -83,9 +87,21 @@ export class S3Ufs implements Ufs {
         requestTimeout: opts.requestTimeoutMs,
         throwOnRequestTimeout: true,
         socketTimeout: opts.idleTimeoutMs,
-        httpAgent: new HttpAgent(agentOpts),
-        httpsAgent: new HttpsAgent(agentOpts),
+        httpAgent,
+        httpsAgent,
       }),
+    });
+    this.fast = new S3FastGet({
+      bucket: opts.bucket,
+      endpoint: opts.endpoint,
+      region: opts.region,
+      pathStyle: opts.pathStyle,
+      // The SDK's resolved provider: the same chain (env, ~/.aws, IRSA, IMDS) and caching.
+      credentials: this.client.config.credentials,
+      httpAgent,
+      httpsAgent,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs,
     });
   }
 
@@ -149,31 +165,20 @@ export class S3Ufs implements Ufs {
     const norm = normalizePath(path);
     if (norm === '/') throw new HoardError('IS_DIRECTORY', '/: is a directory');
     if (length === 0) return emptyStream();
-    const end = offset + length - 1;
-    let out;
-    try {
-      out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(norm), Range: `bytes=${offset}-${end}` }),
-        { abortSignal: signal },
-      );
-    } catch (e) {
-      if (signal?.aborted) throw signal.reason;
-      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 416 || (e as Error).name === 'InvalidRange') return emptyStream(); // offset at/after EOF
-      throw s3Error(e, this.where(norm));
-    }
-    const body = out.Body as Readable | undefined;
+    const out = await this.getRange(norm, offset, offset + length - 1, signal);
+    if (!out) return emptyStream(); // offset at/after EOF
+    const body = out.body;
     // Objects always carry an ETag on S3 and its look-alikes; without one there is nothing to compare.
-    if (version !== undefined && out.ETag && out.ETag.replace(/"/g, '') !== version) {
+    const etag = out.etag?.replace(/"/g, '');
+    if (version !== undefined && etag && etag !== version) {
       body?.destroy();
-      throw versionChanged(norm, version, out.ETag.replace(/"/g, ''));
+      throw versionChanged(norm, version, etag);
     }
     if (!body) return emptyStream();
-    const status = out.$metadata.httpStatusCode;
-    const range = parseContentRange(out.ContentRange);
+    const range = parseContentRange(out.contentRange);
     // A store that ignores Range answers 200 with the whole object: cut out our window ourselves.
-    const start = range?.start ?? (status === 206 ? offset : 0);
-    const total = range?.total ?? (status === 200 ? out.ContentLength : undefined);
+    const start = range?.start ?? (out.status === 206 ? offset : 0);
+    const total = range?.total ?? (out.status === 200 ? out.contentLength : undefined);
     if (start > offset) {
       body.destroy();
       throw new HoardError('UNAVAILABLE', `${this.where(norm)}: server returned bytes from ${start}, asked for ${offset}`);
@@ -181,6 +186,32 @@ export class S3Ufs implements Ufs {
     // Trust the object size over the body length: some stores answer "bytes 0-0/0" plus a phantom byte.
     const take = total === undefined ? length : Math.min(length, total - offset);
     return sliceStream(body, offset - start, take, (e) => s3Error(e, this.where(norm)));
+  }
+
+  /**
+   * A ranged GET: the lean signed request first (s3-fast-get.ts), the SDK when that one got
+   * anything but a plain answer, so errors are always decoded by the SDK. undefined = 416.
+   */
+  private async getRange(norm: string, offset: number, end: number, signal?: AbortSignal): Promise<RangeAnswer | undefined> {
+    const key = this.key(norm);
+    const fast = await this.fast.get(key, offset, end, this.where(norm), signal).catch((e: unknown) => {
+      if (signal?.aborted) throw signal.reason;
+      throw e;
+    });
+    if (fast) {
+      if (fast.status !== 416) return fast;
+      fast.body.resume();
+      return undefined;
+    }
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key, Range: `bytes=${offset}-${end}` }), { abortSignal: signal });
+      return { status: out.$metadata.httpStatusCode ?? 0, etag: out.ETag, contentRange: out.ContentRange, contentLength: out.ContentLength, body: out.Body as Readable | undefined };
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 416 || (e as Error).name === 'InvalidRange') return undefined;
+      throw s3Error(e, this.where(norm));
+    }
   }
 
   async close(): Promise<void> {
@@ -209,6 +240,9 @@ export class S3Ufs implements Ufs {
     return `s3://${this.opts.bucket}/${this.key(norm)}`;
   }
 }
+
+/** A GET's answer from either path; the SDK's may come without a body. */
+type RangeAnswer = Omit<GetResponse, 'body'> & { body?: Readable };
 
 function dirEntry(path: string): UfsEntry {
   return { path, name: baseName(path), isDir: true, size: 0, mtimeMs: 0, version: '' };
