@@ -14,7 +14,7 @@ import { isRetryable, WorkerCallError } from '../worker/client/errors.js';
 import { workerConfigFromFlags } from '../worker/server/config.js';
 import { workerServiceDefinition, type ReadChunk, type ReadRequest } from '../worker/server/proto.js';
 import { startWorker } from '../worker/server/worker.js';
-import { startWorkers, type WorkerGroup } from './support/workers.js';
+import { startWorkers, type WorkerGroup, workerFailure } from './support/workers.js';
 
 const MiB = 1024 * 1024;
 const SLOW_SIZE = 8 * MiB;
@@ -57,14 +57,7 @@ beforeEach(() => {
   stalling = true;
 });
 
-async function failure(p: Promise<unknown>): Promise<WorkerCallError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(WorkerCallError);
-  return e as WorkerCallError;
-}
+const failure = workerFailure;
 
 async function until(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataConnection } from '../worker/client/data-connection.js';
 import { WorkerConnection } from '../worker/client/connection.js';
-import { isRetryable, WorkerCallError } from '../worker/client/errors.js';
+import { isRetryable } from '../worker/client/errors.js';
 import { encodeRead, FrameType, HEADER_BYTES, MAGIC, writeHeader } from '../worker/proto/data-protocol.js';
-import { rawWorkerClient, startWorkers, type RawWorkerClient, type WorkerGroup } from './support/workers.js';
+import { rawWorkerClient, startWorkers, type RawWorkerClient, type WorkerGroup, workerFailure } from './support/workers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -55,14 +55,7 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   return sum;
 }
 
-async function failure(p: Promise<unknown>): Promise<WorkerCallError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(WorkerCallError);
-  return e as WorkerCallError;
-}
+const failure = workerFailure;
 
 describe('data protocol reads', () => {
   it('reads a multi-MiB file byte-exact, miss then hit, and counts them as ReadData', async () => {

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listeningPort } from '../support/s3server.js';
 
 export interface S3Counts {
   /** GET of an object (whole or ranged). */
@@ -54,26 +55,7 @@ export async function startCountingS3(work: string, buckets: string[], traceFile
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, HOARD_BENCH_S3_TRACE_FILE: traceFile ?? '' },
   });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start within 20 s: ${stderr}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.includes('"listening"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited (${code ?? signal}) before listening: ${stderr}`));
-    });
-  }).catch((err: unknown) => {
+  const port = await listeningPort(child, 20_000).catch((err: unknown) => {
     child.kill('SIGKILL');
     throw err;
   });

@@ -113,37 +113,45 @@ async function spawnServer(dataDir: string, port: number, buckets: string[], dea
   const child = spawn(process.execPath, ['--openssl-legacy-provider', script, dataDir, String(port), ...buckets], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
   try {
-    const bound = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`s3rver did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`)), Math.max(0, deadline - Date.now()));
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const line = out.split('\n').find((l) => l.includes('"listening"'));
-        if (line) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { port: number }).port);
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`s3rver exited (${code ?? signal}) before listening: ${stderr}`));
-      });
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+    const bound = await listeningPort(child, Math.max(0, deadline - Date.now()));
     await waitForPort(bound, deadline);
     return { child, port: bound };
   } catch (e) {
     await killChild(child);
     throw e;
   }
+}
+
+/**
+ * The port a child s3rver announces with its {"event":"listening","port":N} line on stdout;
+ * rejects with the tail of its stderr when it exits first or stays silent for `timeoutMs`.
+ */
+export function listeningPort(child: ChildProcess, timeoutMs: number): Promise<number> {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  return new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`s3rver did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"listening"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`s3rver exited (${code ?? signal}) before listening: ${stderr}`));
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }
 
 async function waitForPort(port: number, deadline: number): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { hoardBin, packageRoot } from '../../lib/root.js';
+import { WorkerCallError } from '../../worker/client/errors.js';
 
 export interface WorkerOptions {
   mountsFile?: string;
@@ -215,4 +216,14 @@ export function rawWorkerClient(address: string, options: grpc.ChannelOptions = 
     close: () => stub.close(),
   };
   return client;
+}
+
+/** The WorkerCallError a worker call failed with; fails the test if it succeeded or failed otherwise. */
+export async function workerFailure(p: Promise<unknown>): Promise<WorkerCallError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof WorkerCallError)) throw new Error(`expected a WorkerCallError, got ${e === undefined ? 'success' : String(e)}`);
+  return e;
 }
