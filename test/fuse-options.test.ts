@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mountHoardFs, type HoardFsOptions, type HoardMount } from '../csi/fuse/mount.js';
 import { createHoardOps } from '../csi/fuse/ops.js';
 import { Errno } from '../csi/fuse/errno.js';
+import { DEFAULT_READ_AHEAD_KB, mountDevice } from '../csi/fuse/read-ahead.js';
 import type { FileInfo } from '../worker/client/types.js';
 import { FolderClient, forceUnmount, mountOptions, mountsContain, run, runBytes, sha256 } from './fuse-helpers.js';
 
@@ -65,6 +66,22 @@ describe('mount options', () => {
     const reads = slow.reads.filter((r) => r.path.startsWith('/s'));
     expect(reads.length).toBe(48);
     expect(reads.every((r) => r.offset === 0 && r.length >= 64 * 1024)).toBe(true);
+  });
+
+  it('sets the mount\'s kernel read-ahead (1 MiB by default, 0 keeps the kernel\'s)', async () => {
+    await mountWith({});
+    const dev = await mountDevice(mnt);
+    expect(dev).toMatch(/^\d+:\d+$/);
+    const readAhead = async () => Number((await readFile(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8')).trim());
+    expect(await readAhead()).toBe(DEFAULT_READ_AHEAD_KB);
+    await mount!.unmount();
+    await mountWith({ readAheadKb: 0 });
+    expect(await readAhead()).toBe(128);
+    await mount!.unmount();
+    await mountWith({ readAheadKb: 4096 });
+    expect(Number((await readFile(`/sys/class/bdi/${await mountDevice(mnt)}/read_ahead_kb`, 'utf8')).trim())).toBe(4096);
+    // Reads stay exact with many 128 KiB reads in flight at once.
+    expect(sha256(await runBytes('cat', [join(mnt, 'data.bin')]))).toBe(sha256(data));
   });
 
   it('kernelCache keeps pages across opens; without it every open reads through again', async () => {

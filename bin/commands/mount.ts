@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { createLogger } from '../../lib/log.js';
 import { mountHoardFs } from '../../csi/fuse/mount.js';
+import { DEFAULT_READ_AHEAD_KB } from '../../csi/fuse/read-ahead.js';
 import { createClient } from '../../worker/client/index.js';
 import { clientOptionsFromFlags, type WorkerFlags } from './client-args.js';
 
@@ -11,12 +12,20 @@ interface MountFlags extends WorkerFlags {
   entryTimeout?: string;
   directIo?: boolean;
   allowOther?: boolean;
+  readAheadKb?: string;
 }
 
 function secondsFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: "${value}" must be a number of seconds >= 0, e.g. 1 or 0.5`);
+  return n;
+}
+
+function kbFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--read-ahead-kb: "${value}" must be a whole number of KiB >= 0, e.g. 1024 (0 keeps the kernel default)`);
   return n;
 }
 
@@ -31,6 +40,7 @@ async function runMount(dir: string, flags: MountFlags): Promise<void> {
     allowOther: !!flags.allowOther,
     attrTimeoutSec: secondsFlag(flags.attrTimeout, '--attr-timeout'),
     entryTimeoutSec: secondsFlag(flags.entryTimeout, '--entry-timeout'),
+    readAheadKb: kbFlag(flags.readAheadKb),
     logger,
   };
   // The kernel already trusts attributes and names this long, so the client's own metadata cache
@@ -82,6 +92,7 @@ export function mountCommand(): Command {
     .option('--attr-timeout <sec>', 'seconds the kernel caches file attributes (default 1)')
     .option('--entry-timeout <sec>', 'seconds the kernel caches name lookups, including misses (default 1)')
     .option('--direct-io', 'bypass the kernel page cache: every read reaches Hoard')
+    .option('--read-ahead-kb <kb>', 'kernel read-ahead of the mount in KiB (needs root; 0 keeps the kernel default of 128)', String(DEFAULT_READ_AHEAD_KB))
     .option('--replication <n>', 'workers that own each path; reads fail over between them (default 1)')
     .option('--allow-other', 'let other users (e.g. pods running as another uid) read the mount')
     .addHelpText('after', '\nPrints {"event":"mounted","dir":…} on stdout once the mount is ready.\n')

@@ -3,6 +3,7 @@ import type { DataClient } from '../../worker/client/types.js';
 import { createFuse } from './fuse-native.js';
 import { createHoardOps } from './ops.js';
 import { fuseOptionList, type HoardFsOptions } from './options.js';
+import { DEFAULT_READ_AHEAD_KB, setMountReadAhead } from './read-ahead.js';
 import { detachMount, isMountPoint, prepareMountPoint } from './stale-mount.js';
 
 export type { HoardFsOptions } from './options.js';
@@ -33,6 +34,11 @@ export async function mountHoardFs(dir: string, client: DataClient, opts: HoardF
   const fuse = createFuse(abs, ops, options, opts.opTimeoutMs ?? 60_000);
   await new Promise<void>((ok, fail) => fuse.mount((err) => (err ? fail(new Error(`mount ${abs}: ${err.message}`)) : ok())));
   logger?.info({ dir: abs, options }, 'mounted');
+  const readAheadKb = opts.readAheadKb ?? DEFAULT_READ_AHEAD_KB;
+  if (readAheadKb > 0) {
+    const problem = await setMountReadAhead(abs, readAheadKb);
+    if (problem) logger?.warn({ dir: abs, readAheadKb }, `kernel read-ahead left at its default: ${problem}`);
+  }
 
   let unmounting: Promise<void> | undefined;
   const unmount = () => {

@@ -16,6 +16,8 @@ export interface HoardFsOptions {
   entryTimeoutSec?: number;
   /** Bypass the page cache entirely: every read() reaches Hoard with the caller's size. */
   directIO?: boolean;
+  /** Kernel read-ahead of the mount in KiB (default 1024; 0 keeps the kernel's 128). Needs root. */
+  readAheadKb?: number;
   /** Let users other than the mounting one read the mount (pods run as arbitrary uids). */
   allowOther?: boolean;
   /** Upper bound on one FUSE operation before the kernel gets ETIMEDOUT (default 60 s). */

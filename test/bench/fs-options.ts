@@ -8,6 +8,7 @@ export const benchFsOptions: HoardFsOptions = {
   kernelCache: true,
   attrTimeoutSec: 60,
   entryTimeoutSec: 60,
+  readAheadKb: 1024,
 };
 
 type FlagMap = { [K in keyof HoardFsOptions]-?: (v: NonNullable<HoardFsOptions[K]>) => string[] };
@@ -21,6 +22,7 @@ const flagMap: Partial<FlagMap> = {
   entryTimeoutSec: (v) => ['--entry-timeout', String(v)],
   directIO: (v) => (v ? ['--direct-io'] : []),
   allowOther: (v) => (v ? ['--allow-other'] : []),
+  readAheadKb: (v) => ['--read-ahead-kb', String(v)],
 };
 
 /** `hoard mount` flags that produce `opts` (see bin/commands/mount.ts). */

@@ -40,9 +40,10 @@ interface Stream {
   pieces: Piece[];
 }
 
-/** Reads that land this close to where the previous one ended still count as sequential
- *  (the kernel issues a file's reads concurrently and slightly out of order). */
-const SEQ_SLACK = 256 * 1024;
+/** Reads that land this close to the furthest end read so far still count as sequential: the
+ *  kernel's read-ahead keeps several 128 KiB reads of a file in flight (read_ahead_kb), and they
+ *  reach us in any order. */
+const SEQ_SLACK = 4 * 1024 * 1024;
 const MAX_STREAMS = 256;
 const MAX_PIECE = 4 * 1024 * 1024;
 const MIN_PIECE = 128 * 1024;
@@ -88,7 +89,8 @@ export class ReadAhead {
       s.sequential = 0;
       s.ahead = Math.min(this.windowBytes, 2 * this.pieceBytes);
     }
-    s.lastEnd = end;
+    // The furthest end, not the latest: an earlier read arriving late must not pull it back.
+    s.lastEnd = sequential ? Math.max(s.lastEnd, end) : end;
     this.dropPieces(s, (p) => (sequential ? p.end <= offset - SEQ_SLACK : p.end <= offset || p.start >= end + this.windowBytes));
     if (s.sequential >= 1) this.prefetch(s, end);
     const served = await this.serve(s, offset, end, dest);
