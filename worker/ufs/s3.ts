@@ -196,7 +196,8 @@ export class S3Ufs implements Ufs {
     const key = this.key(norm);
     const fast = await this.fast.get(key, offset, end, this.where(norm), signal).catch((e: unknown) => {
       if (signal?.aborted) throw signal.reason;
-      throw e;
+      // A credentials-chain failure arrives as the SDK's own error: map it as the SDK path would.
+      throw s3Error(e, this.where(norm));
     });
     if (fast) {
       if (fast.status !== 416) return fast;
