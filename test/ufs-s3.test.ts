@@ -162,19 +162,24 @@ describe('S3Ufs against s3rver', () => {
     await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(capture.address() as { port: number }).port}`;
     const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
-    const sdk = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
     const agents = { httpAgent: new HttpAgent(), httpsAgent: new HttpsAgent() };
-    const lean = new S3FastGet({ bucket: 'data', endpoint, region: 'us-east-1', pathStyle: true, credentials, ...agents, requestTimeoutMs: 5000, idleTimeoutMs: 5000 });
+    const sdks: S3Client[] = [];
     try {
-      for (const key of ["ds/sp ace+plus/ünï (1)!*'.bin", 'ds/a=b&c;d,e@f$g.txt', 'ds/tilde~dash-under_score.bin', 'ds/%41 literal percent']) {
-        paths.length = 0;
-        await sdk.send(new GetObjectCommand({ Bucket: 'data', Key: key, Range: 'bytes=0-9' })).catch(() => undefined);
-        expect(await lean.get(key, 0, 9, 's3://data')).toBeUndefined(); // a 500 is left to the SDK
-        expect(paths).toHaveLength(2);
-        expect(paths[1]).toBe(paths[0]!.split('?')[0]);
+      // pathStyle false against an IP endpoint: both must still put the bucket in the path.
+      for (const pathStyle of [true, false]) {
+        const sdk = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: pathStyle, credentials, maxAttempts: 1 });
+        sdks.push(sdk);
+        const lean = new S3FastGet({ bucket: 'data', endpoint, region: 'us-east-1', pathStyle, credentials, ...agents, requestTimeoutMs: 5000, idleTimeoutMs: 5000 });
+        for (const key of ["ds/sp ace+plus/ünï (1)!*'.bin", 'ds/a=b&c;d,e@f$g.txt', 'ds/tilde~dash-under_score.bin', 'ds/%41 literal percent']) {
+          paths.length = 0;
+          await sdk.send(new GetObjectCommand({ Bucket: 'data', Key: key, Range: 'bytes=0-9' })).catch(() => undefined);
+          expect(await lean.get(key, 0, 9, 's3://data')).toBeUndefined(); // a 500 is left to the SDK
+          expect(paths).toHaveLength(2);
+          expect(paths[1]).toBe(paths[0]!.split('?')[0]);
+        }
       }
     } finally {
-      sdk.destroy();
+      for (const sdk of sdks) sdk.destroy();
       capture.closeAllConnections();
       await new Promise((r) => capture.close(r));
     }

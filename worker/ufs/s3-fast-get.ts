@@ -1,6 +1,7 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { isIP } from 'node:net';
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { HoardError } from '../../lib/errors.js';
@@ -94,8 +95,11 @@ export class S3FastGet {
       uriEscapePath: false,
       applyChecksum: false,
     });
-    const virtualHost = !opts.pathStyle && /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(opts.bucket);
     const endpoint = new URL(opts.endpoint ?? `https://s3.${opts.region}.amazonaws.com`);
+    // As the SDK does: a bucket goes into the host name only when it is a DNS label and the
+    // endpoint is a name (an IP address or "localhost" cannot take a bucket prefix).
+    const host = endpoint.hostname.replace(/^\[|\]$/g, '');
+    const virtualHost = !opts.pathStyle && /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(opts.bucket) && isIP(host) === 0 && host !== 'localhost';
     if (virtualHost) endpoint.hostname = `${opts.bucket}.${endpoint.hostname}`;
     this.base = endpoint;
     const basePath = endpoint.pathname.replace(/\/$/, '');
