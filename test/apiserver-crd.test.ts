@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiException, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer } from './support/apiserver/index.js';
-import { applyManifests } from './support/kube.js';
+import { apiFailure, applyManifests } from './support/kube.js';
 
 /** CustomResourceDefinitions installed at runtime: serving, schema validation, defaulting, pruning, subresources. */
 
@@ -71,15 +71,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function failure(call: () => Promise<unknown>): Promise<{ code: number; status: any }> {
-  try {
-    await call();
-  } catch (err) {
-    const e = err as ApiException<string>;
-    return { code: e.code, status: JSON.parse(e.body) };
-  }
-  throw new Error('expected the call to fail');
-}
+const failure = apiFailure;
 
 const widget = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'test.hoard.dev/v1alpha1', kind: 'Widget', metadata: { name }, spec });
 

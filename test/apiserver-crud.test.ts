@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiException, AppsV1Api, CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1StatefulSet } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer } from './support/apiserver/index.js';
+import { apiFailure } from './support/kube.js';
 
 /** The emulator through unmodified @kubernetes/client-node: CRUD, errors, concurrency, metadata rules. */
 
@@ -19,17 +20,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Run a call expected to fail; return the ApiException's code and parsed Status body. */
-async function failure(call: () => Promise<unknown>): Promise<{ code: number; status: any }> {
-  try {
-    await call();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApiException);
-    const e = err as ApiException<string>;
-    return { code: e.code, status: JSON.parse(e.body) };
-  }
-  throw new Error('expected the call to fail');
-}
+const failure = apiFailure;
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 

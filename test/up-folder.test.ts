@@ -1,40 +1,17 @@
 // `hoard up` end to end on a folder UFS: real worker processes, a real FUSE mount, real tools, Ctrl-C.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, forceUnmount, killHard, mountsContain, runBytes, sha256, spawnHoard, type HoardProcess } from './fuse-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { runBytes, sha256, spawnHoard } from './fuse-helpers.js';
+import { upHarness } from './up-harness.js';
 
 const MiB = 1024 * 1024;
-let root: string;
-let mnt: string;
-let up: HoardProcess | undefined;
-let pids: number[] = [];
-
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'hoard-up-'));
-  mnt = join(root, 'mnt');
-});
-
-afterEach(async () => {
-  await killHard(up);
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
-  pids = [];
-  await forceUnmount(mnt);
-  await rm(root, { recursive: true, force: true });
-});
-
-async function stopAndCheck(): Promise<void> {
-  up!.proc.kill('SIGINT');
-  expect((await up!.exited).code).toBe(0);
-  expect(await mountsContain(mnt)).toBe(false);
-  for (const pid of pids) expect(alive(pid), `child ${pid}`).toBe(false);
-}
+const h = upHarness();
 
 describe('hoard up', () => {
   it('caches a folder: large and small files through workers, hoard load, clean Ctrl-C', async () => {
-    const src = join(root, 'src');
+    const src = join(h.root, 'src');
     await mkdir(join(src, 'small'), { recursive: true });
     const big = randomBytes(48 * MiB);
     await writeFile(join(src, 'big.bin'), big);
@@ -44,35 +21,31 @@ describe('hoard up', () => {
       smallHashes.push(sha256(b));
       await writeFile(join(src, 'small', `f${String(i).padStart(2, '0')}`), b);
     }
-    up = spawnHoard(['up', '--ufs', `file://${src}`, '--cache-dir', join(root, 'cache'), '--mount', mnt, '--workers', '2', '--mem', '64Mi', '--disk', '256Mi']);
-    const ready = await up.waitFor('mounted', 45_000);
-    pids = ready.pids as number[];
+    const ready = await h.start(['--ufs', `file://${src}`, '--cache-dir', join(h.root, 'cache'), '--mount', h.mnt, '--workers', '2', '--mem', '64Mi', '--disk', '256Mi']);
 
     const load = spawnHoard(['load', '/data', '--workers', (ready.workers as string[]).join(','), '--json']);
     const done = await load.waitFor('done', 45_000);
     expect((await load.exited).code).toBe(0);
     expect(done).toMatchObject({ filesDone: 51, filesTotal: 51, bytesDone: 48 * MiB + 50 * 64 * 1024, failures: 0 });
 
-    const bigHash = String(await runBytes('sha256sum', [join(mnt, 'data/big.bin')])).split(' ')[0];
+    const bigHash = String(await runBytes('sha256sum', [join(h.mnt, 'data/big.bin')])).split(' ')[0];
     expect(bigHash).toBe(sha256(big));
-    const range = await runBytes('dd', [`if=${join(mnt, 'data/big.bin')}`, 'bs=1M', 'skip=7', 'count=2', 'status=none']);
+    const range = await runBytes('dd', [`if=${join(h.mnt, 'data/big.bin')}`, 'bs=1M', 'skip=7', 'count=2', 'status=none']);
     expect(sha256(range)).toBe(sha256(big.subarray(7 * MiB, 9 * MiB)));
-    const lines = String(await runBytes('sh', ['-c', `cd "${mnt}/data/small" && sha256sum *`])).trim().split('\n');
+    const lines = String(await runBytes('sh', ['-c', `cd "${h.mnt}/data/small" && sha256sum *`])).trim().split('\n');
     expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(smallHashes);
-    await stopAndCheck();
+    await h.stopAndCheck();
   });
 
   it('hoard load exits non-zero and reports failed paths', async () => {
-    const src = join(root, 'src');
+    const src = join(h.root, 'src');
     await mkdir(src, { recursive: true });
     await writeFile(join(src, 'a.txt'), 'a');
-    up = spawnHoard(['up', '--ufs', `file://${src}`, '--cache-dir', join(root, 'cache'), '--mount', mnt, '--workers', '1']);
-    const ready = await up.waitFor('mounted', 45_000);
-    pids = ready.pids as number[];
+    const ready = await h.start(['--ufs', `file://${src}`, '--cache-dir', join(h.root, 'cache'), '--mount', h.mnt, '--workers', '1']);
     const load = spawnHoard(['load', '/data/a.txt', '/data/missing.txt', '--workers', (ready.workers as string[]).join(',')]);
     const done = await load.waitFor('done', 30_000);
     expect((await load.exited).code).toBe(1);
     expect(done).toMatchObject({ failures: 1, failedPaths: ['/data/missing.txt'] });
-    await stopAndCheck();
+    await h.stopAndCheck();
   });
 });

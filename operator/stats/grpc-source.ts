@@ -1,7 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { join } from 'node:path';
-import { packageRoot } from '../../lib/root.js';
+import { workerServiceCtor } from '../../worker/client/connection.js';
 import type { WorkerStats } from '../../worker/client/types.js';
 import { workerEndpoints } from './endpoints.js';
 import type { DatasetRef, DatasetStats, StatsSource } from './source.js';
@@ -20,15 +18,8 @@ type WorkerStub = grpc.Client & {
   List(req: { path: string }, opts: grpc.CallOptions): grpc.ClientReadableStream<RawFileInfo>;
 };
 
-let workerCtor: (new (address: string, creds: grpc.ChannelCredentials) => WorkerStub) | undefined;
-
-function workerClientCtor() {
-  if (!workerCtor) {
-    const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), { longs: Number, defaults: true, keepCase: false });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { hoard: { worker: { v1: { Worker: typeof workerCtor } } } };
-    workerCtor = pkg.hoard.worker.v1.Worker;
-  }
-  return workerCtor!;
+function workerClientCtor(): new (address: string, creds: grpc.ChannelCredentials) => WorkerStub {
+  return workerServiceCtor() as unknown as new (address: string, creds: grpc.ChannelCredentials) => WorkerStub;
 }
 
 export interface GrpcStatsOptions {

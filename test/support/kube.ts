@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer, type KubeletOptions } from './apiserver/index.js';
 
 export interface TestCluster {
@@ -79,4 +79,16 @@ export async function applyManifests(kc: KubeConfig, objects: Record<string, any
     out.push(res.body);
   }
   return out;
+}
+
+/** Runs a client call expected to fail; the ApiException's code and parsed Status body. */
+export async function apiFailure(call: () => Promise<unknown>): Promise<{ code: number; status: any }> {
+  try {
+    await call();
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw new Error(`expected an ApiException, got ${String(err)}`);
+    const e = err as ApiException<string>;
+    return { code: e.code, status: JSON.parse(e.body) };
+  }
+  throw new Error('expected the call to fail');
 }

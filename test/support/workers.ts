@@ -6,8 +6,8 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { hoardBin, packageRoot } from '../../lib/root.js';
+import { hoardBin } from '../../lib/root.js';
+import { workerServiceCtor } from '../../worker/client/connection.js';
 import { WorkerCallError } from '../../worker/client/errors.js';
 
 export interface WorkerOptions {
@@ -187,8 +187,7 @@ export interface RawWorkerClient {
 }
 
 export function rawWorkerClient(address: string, options: grpc.ChannelOptions = {}): RawWorkerClient {
-  const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
-  const Ctor = (grpc.loadPackageDefinition(def) as any).hoard.worker.v1.Worker;
+  const Ctor = workerServiceCtor();
   const stub = new Ctor(address.includes('=') ? address.slice(address.indexOf('=') + 1) : address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc-node.flow_control_window': 16 * 1024 * 1024,

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { packageRoot } from '../../lib/root.js';
+import { workerProto } from '../proto/load.js';
 import { DataConnection, UseGrpcRead } from './data-connection.js';
 import { fromGrpcError } from './errors.js';
 import type { FileInfo, LoadProgress, WorkerStats } from './types.js';
@@ -32,14 +30,7 @@ let ctor: WorkerCtor | undefined;
 /** Loads worker.proto once per process. */
 export function workerServiceCtor(): WorkerCtor {
   if (!ctor) {
-    const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), {
-      keepCase: false,
-      longs: Number,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    const pkg = grpc.loadPackageDefinition(def) as any;
+    const pkg = grpc.loadPackageDefinition(workerProto()) as any;
     ctor = pkg.hoard.worker.v1.Worker as WorkerCtor;
   }
   return ctor;

@@ -144,24 +144,30 @@ class HoardClient implements DataClient {
   }
 
   async read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer> {
-    const f = await this.checkRead(path, offset, length, info);
+    const p = normalizePath(path);
+    const f = await this.readTarget(p, offset, length, info);
     const out = Buffer.allocUnsafe(Math.max(0, Math.min(offset + length, f.size) - offset));
-    const n = await this.readInto(path, offset, out, out.length, f);
+    const n = await this.readFile(p, f, offset, out.length, out);
     return n === out.length ? out : out.subarray(0, n);
-  }
-
-  private async checkRead(path: string, offset: number, length: number, info?: FileInfo): Promise<FileInfo> {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: offset ${offset} must be a non-negative integer`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} must be a non-negative integer`);
-    const f = info ?? (await this.stat(normalizePath(path)));
-    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${normalizePath(path)}: is a directory`);
-    return f;
   }
 
   async readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number> {
     if (length > dest.length) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} exceeds the ${dest.length}-byte buffer`);
-    const f = await this.checkRead(path, offset, length, info);
     const p = normalizePath(path);
+    return this.readFile(p, await this.readTarget(p, offset, length, info), offset, length, dest);
+  }
+
+  /** The checked arguments' file: `info` when the caller has it (FUSE, from open), else a stat. */
+  private async readTarget(p: string, offset: number, length: number, info?: FileInfo): Promise<FileInfo> {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: offset ${offset} must be a non-negative integer`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: length ${length} must be a non-negative integer`);
+    const f = info ?? (await this.stat(p));
+    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${p}: is a directory`);
+    return f;
+  }
+
+  /** Copies [offset, offset+length) of `f` (clamped at EOF) into dest through the read-ahead. */
+  private async readFile(p: string, f: FileInfo, offset: number, length: number, dest: Buffer): Promise<number> {
     const end = Math.min(offset + length, f.size);
     if (end <= offset) return 0;
     try {

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { packageRoot } from '../../lib/root.js';
+import type * as grpc from '@grpc/grpc-js';
+import { workerProto } from '../proto/load.js';
 
 /** Wire shapes as proto-loader decodes them (camelCase, 64-bit ints as JS numbers). */
 export interface StatRequest { path: string }
@@ -29,14 +27,7 @@ let cached: grpc.ServiceDefinition | undefined;
  */
 export function workerServiceDefinition(): grpc.ServiceDefinition {
   if (cached) return cached;
-  const def = protoLoader.loadSync(join(packageRoot(), 'worker', 'proto', 'worker.proto'), {
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const service = def[WORKER_SERVICE_NAME] as grpc.ServiceDefinition;
+  const service = workerProto()[WORKER_SERVICE_NAME] as grpc.ServiceDefinition;
   cached = { ...service, Read: { ...service.Read, responseSerialize: encodeReadChunk } };
   return cached;
 }
