@@ -95,6 +95,9 @@ describe('hoard mount', () => {
     const badTimeout = startMount(['--attr-timeout', 'soon']);
     expect((await badTimeout.exited).code).toBe(1);
     expect(badTimeout.stderr()).toContain('--attr-timeout');
+    const badReadAhead = startMount(['--read-ahead-kb', 'lots']);
+    expect((await badReadAhead.exited).code).toBe(1);
+    expect(badReadAhead.stderr()).toContain('--read-ahead-kb: "lots" must be a whole number of KiB');
     expect(await mountsContain(mnt)).toBe(false);
   });
 });
