@@ -19,6 +19,8 @@ export class MemoryUfs implements Ufs {
   failAfterBytes: number | undefined;
   /** When set, stat/list/read reject with this error (before any byte). */
   failWith: Error | undefined;
+  /** When set, every read stream pauses after emitting this many bytes until release() (or fails there with failWith). */
+  stallAfterBytes: number | undefined;
   private gate: Promise<void> | undefined;
   private openGate: (() => void) | undefined;
 
@@ -83,9 +85,19 @@ export class MemoryUfs implements Ufs {
     const bytes = f.data.subarray(offset, Math.min(f.data.length, offset + length));
     const chunkSize = this.chunkSize;
     const failAfter = this.failAfterBytes;
+    const stallAfter = this.stallAfterBytes;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the generator reads the gate when it gets there
+    const self = this;
+    let stalled = false;
     return Readable.from(
       (async function* () {
         for (let at = 0; at < bytes.length; at += chunkSize) {
+          if (stallAfter !== undefined && at >= stallAfter && !stalled) {
+            stalled = true;
+            self.hold();
+            await self.gate;
+            if (self.failWith) throw self.failWith;
+          }
           if (failAfter !== undefined && at >= failAfter) throw new Error('connection reset by test');
           yield bytes.subarray(at, Math.min(bytes.length, at + chunkSize));
         }

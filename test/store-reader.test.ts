@@ -18,14 +18,14 @@ afterEach(async () => {
   await Promise.all(readers.splice(0).map((r) => r.close()));
 });
 
-async function setup(opts: { size?: number; maxRunBytes?: number; registry?: Registry } = {}) {
+async function setup(opts: { size?: number; maxRunBytes?: number; readAheadBytes?: number; registry?: Registry } = {}) {
   const ufs = new MemoryUfs();
   ufs.chunkSize = 700;
   const data = pattern(opts.size ?? PAGE * 8, 5);
   const info = ufs.put('/r/file', data);
   const registry = opts.registry ?? new Registry();
   const store = await PageStore.open({ pageSize: PAGE, tiers: [{ medium: 'MEM', quota: 1 << 20 }], registry });
-  const reader = new CachedReader(store, ufs, { pageSize: PAGE, registry, maxRunBytes: opts.maxRunBytes });
+  const reader = new CachedReader(store, ufs, { pageSize: PAGE, registry, maxRunBytes: opts.maxRunBytes, readAheadBytes: opts.readAheadBytes });
   readers.push(reader);
   return { ufs, data, info, store, reader, registry };
 }
@@ -223,5 +223,73 @@ describe('CachedReader over a file replaced after its stat', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CachedReader read-ahead for sequential readers', () => {
+  const ranges = (ufs: MemoryUfs) => ufs.reads.map((r) => [r.offset / PAGE, r.length]);
+
+  it('reads a sequential file with one ranged read per readAheadBytes, byte-exact', async () => {
+    const { ufs, data, info, reader } = await setup({ size: PAGE * 10 + 300, readAheadBytes: PAGE * 4 });
+    const got: Buffer[] = [];
+    for (let at = 0; at < info.size; at += PAGE) got.push(await reader.read(info, at, PAGE));
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    // On the 4-page grid: pages 0-3, 4-7, then 8 to EOF.
+    expect(ranges(ufs)).toEqual([
+      [0, PAGE * 4],
+      [4, PAGE * 4],
+      [8, PAGE * 2 + 300],
+    ]);
+  });
+
+  it('does not read ahead for a read that follows nothing cached', async () => {
+    const { ufs, data, info, reader } = await setup({ readAheadBytes: PAGE * 4 });
+    expect((await reader.read(info, PAGE * 5, 10)).equals(data.subarray(PAGE * 5, PAGE * 5 + 10))).toBe(true);
+    expect(ranges(ufs)).toEqual([[5, PAGE]]);
+  });
+
+  it('stops a read-ahead run before a page already cached', async () => {
+    const { ufs, data, info, reader } = await setup({ readAheadBytes: PAGE * 4 });
+    await reader.read(info, PAGE * 6, 1); // page 6, on its own
+    await reader.read(info, PAGE * 3, 1); // page 3, on its own
+    ufs.resetCounts();
+    expect((await reader.read(info, PAGE * 4, 1)).equals(data.subarray(PAGE * 4, PAGE * 4 + 1))).toBe(true);
+    expect(ranges(ufs)).toEqual([[4, PAGE * 2]]); // pages 4,5: 6 is cached
+  });
+
+  it('answers the pages at the front of a run before the run ends', async () => {
+    const { ufs, data, info, reader, store } = await setup({ readAheadBytes: PAGE * 4 });
+    ufs.chunkSize = PAGE;
+    ufs.stallAfterBytes = PAGE * 2;
+    const first = await reader.read(info, 0, PAGE); // returns while pages 2,3 are still to come
+    expect(first.equals(data.subarray(0, PAGE))).toBe(true);
+    expect(store.has(keyOf(info, 0))).toBe(true);
+    let lateDone = false;
+    const late = reader.read(info, PAGE * 3, PAGE).then((b) => ((lateDone = true), b));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lateDone).toBe(false);
+    ufs.release();
+    expect((await late).equals(data.subarray(PAGE * 3, PAGE * 4))).toBe(true);
+    expect(ranges(ufs)).toEqual([[0, PAGE * 4]]);
+  });
+
+  it('a run that fails midway fails the readers of the missing pages and leaves nothing cached', async () => {
+    const { ufs, data, info, reader, store } = await setup({ readAheadBytes: PAGE * 4 });
+    ufs.chunkSize = PAGE;
+    ufs.stallAfterBytes = PAGE * 2;
+    expect((await reader.read(info, 0, PAGE)).equals(data.subarray(0, PAGE))).toBe(true);
+    const late = reader.read(info, PAGE * 2, PAGE * 2).catch((e: unknown) => e);
+    ufs.failWith = new HoardError('UNAVAILABLE', 'the store went away');
+    ufs.release();
+    const err = await late;
+    expect(err).toBeInstanceOf(HoardError);
+    expect((err as HoardError).code).toBe('UNAVAILABLE');
+    await store.flush();
+    expect(store.stats().pages).toBe(0);
+    ufs.failWith = undefined;
+    ufs.stallAfterBytes = undefined;
+    ufs.resetCounts();
+    expect((await reader.read(info, PAGE * 2, PAGE * 2)).equals(data.subarray(PAGE * 2, PAGE * 4))).toBe(true);
+    expect(ufs.calls.read).toBe(1);
   });
 });

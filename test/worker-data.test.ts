@@ -24,12 +24,14 @@ let raw: RawWorkerClient;
 let address: string;
 const big = randomBytes(12 * MiB + 321);
 const small = randomBytes(70_000);
+const sequential = randomBytes(20 * MiB + 5);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hoard-worker-data-'));
   await mkdir(join(dir, 'sub'));
   await writeFile(join(dir, 'big.bin'), big);
   await writeFile(join(dir, 'sub', 'small.bin'), small);
+  await writeFile(join(dir, 'sequential.bin'), sequential);
   await writeFile(join(dir, 'changing.txt'), 'version one');
   // 256 KiB pages: a 4 MiB window spans sixteen pages, and odd ranges cut pages at both ends.
   group = await startWorkers(1, { ufs: [`data=file://${dir}`], pageSize: '256Ki', mem: '64Mi', disk: '0' });
@@ -71,6 +73,16 @@ describe('data protocol reads', () => {
     expect(sha(await conn.read('/data/big.bin', offset, length, ''))).toBe(sha(big.subarray(offset, offset + length)));
     expect((await metric('hoard_worker_rpc_duration_seconds_count', { method: 'ReadData', code: 'OK' })) - before).toBe(3);
     expect(await metric('hoard_worker_read_bytes_total', {})).toBeGreaterThanOrEqual(2 * big.length + length);
+  });
+
+  it('a sequential reader costs the under-storage one ranged read per 16 MiB, not one per request', async () => {
+    const before = await metric('hoard_ufs_read_seconds_count', {});
+    const { version } = await conn.stat('/data/sequential.bin');
+    const parts: Buffer[] = [];
+    for (let at = 0; at < sequential.length; at += MiB) parts.push(await conn.read('/data/sequential.bin', at, MiB, version));
+    expect(sha(Buffer.concat(parts))).toBe(sha(sequential));
+    // 21 requests: the first run reads 16 MiB ahead (the default --ufs-read-ahead), the second the rest.
+    expect((await metric('hoard_ufs_read_seconds_count', {})) - before).toBe(2);
   });
 
   it('lands the bytes in a caller\'s buffer when given one, over both protocols', async () => {

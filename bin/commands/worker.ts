@@ -17,6 +17,7 @@ export function workerCommand(): Command {
     .option('--page-size <size>', 'cache page size', '1Mi')
     .addOption(new Option('--eviction <policy>', 'eviction policy').choices(['lru', 'lfu']).default('lru'))
     .option('--meta-ttl <duration>', 'how long stat/list answers are cached: a changed file is seen after at most this long', '5m')
+    .option('--ufs-read-ahead <size>', 'a sequential reader\'s cache miss fetches this far ahead in one ranged read (0 = only what was asked)', '16Mi')
     .option('--load-concurrency <n>', 'files loaded at once by a Load call that does not say', '8')
     .action(async (flags: WorkerFlags) => {
       const cfg = await workerConfigFromFlags(flags);

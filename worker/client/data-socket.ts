@@ -8,6 +8,8 @@ export class UseGrpcRead extends Error {}
 
 /** How much one socket read may take from the kernel. */
 const RECV_BUFFER_BYTES = 1024 * 1024;
+/** Payload still to come of at least this size is read by the kernel straight into the caller's buffer. */
+const DIRECT_RECV_MIN_BYTES = 64 * 1024;
 let recvBuffer: Buffer | undefined;
 
 /**
@@ -76,10 +78,17 @@ export class DataSocket {
       // Lets the kernel notice a peer that vanished while the connection sat idle; reads in
       // flight are bounded by their deadline anyway.
       keepAliveInitialDelay: 15_000,
+      // libuv asks for a buffer right before each read(2) and hands it back right after, with no
+      // other JavaScript in between; so while a large DATA payload is arriving for a live
+      // request, the kernel copies it straight into that request's buffer, saving one copy.
       onread: {
-        buffer: recv,
-        callback: (n) => {
-          this.parser.push(n === recv.length ? recv : recv.subarray(0, n));
+        buffer: () => this.directTarget() ?? recv,
+        callback: (n, buf) => {
+          if (buf === recv) this.parser.push(n === recv.length ? recv : recv.subarray(0, n));
+          else {
+            this.targetPos += n;
+            this.parser.payloadArrived(n);
+          }
           return true;
         },
       },
@@ -167,6 +176,14 @@ export class DataSocket {
     p.end = Math.max(p.end, at + n);
     this.target = p;
     this.targetPos = at;
+  }
+
+  /** Where the next socket read may land directly: the rest of a large payload for a live request. */
+  private directTarget(): Buffer | undefined {
+    const p = this.target;
+    const n = this.parser.payloadRemaining;
+    if (p === undefined || p.done || n < DIRECT_RECV_MIN_BYTES) return undefined;
+    return p.buf.subarray(this.targetPos, this.targetPos + n);
   }
 
   private onData(chunk: Buffer): void {

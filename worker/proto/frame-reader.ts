@@ -58,6 +58,21 @@ export class FrameReader {
     return this.state === State.Dead;
   }
 
+  /** Payload bytes of the current streamed frame still to come (0 outside one). */
+  get payloadRemaining(): number {
+    return this.state === State.Payload ? this.remaining : 0;
+  }
+
+  /**
+   * Accounts for `n` payload bytes of the current streamed frame that the caller received
+   * straight into its own buffer (streamData is not called for them).
+   */
+  payloadArrived(n: number): void {
+    if (this.state !== State.Payload || n > this.remaining) throw new RangeError(`payloadArrived(${n}) outside a streamed payload`);
+    this.remaining -= n;
+    if (this.remaining === 0) this.endStream();
+  }
+
   push(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length && this.state !== State.Dead) {

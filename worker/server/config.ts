@@ -18,6 +18,7 @@ export interface WorkerFlags {
   eviction?: string;
   metaTtl?: string;
   loadConcurrency?: string;
+  ufsReadAhead?: string;
 }
 
 export interface WorkerConfig {
@@ -30,9 +31,13 @@ export interface WorkerConfig {
   eviction: EvictionPolicyName;
   metaTtlMs: number;
   loadConcurrency: number;
+  /** Bytes a sequential miss reads ahead in one ranged read (CachedReaderOptions.readAheadBytes). */
+  ufsReadAheadBytes: number;
 }
 
 export const DEFAULT_TIER = 'MEM:512Mi';
+/** The longest ranged read a worker makes (CachedReader's maxRunBytes default). */
+const MAX_RUN_BYTES = 16 * 2 ** 20;
 const ID = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$/;
 
 /** Validates every flag; each error names the flag and shows a valid value. */
@@ -50,6 +55,10 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
   if (!Number.isInteger(loadConcurrency) || loadConcurrency < 1 || loadConcurrency > 256) {
     throw new Error(`--load-concurrency: "${f.loadConcurrency}" is not valid; use an integer from 1 to 256`);
   }
+  const ufsReadAheadBytes = parseSize(f.ufsReadAhead ?? '16Mi', '--ufs-read-ahead');
+  if (ufsReadAheadBytes < 0 || ufsReadAheadBytes > MAX_RUN_BYTES) {
+    throw new Error(`--ufs-read-ahead: ${f.ufsReadAhead} is out of range; use 0 (off) to 16Mi, e.g. 16Mi`);
+  }
   const tiers = (f.tier && f.tier.length > 0 ? f.tier : [DEFAULT_TIER]).map(parseTier);
   return {
     id: f.id,
@@ -61,6 +70,7 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     eviction,
     metaTtlMs: parseDuration(f.metaTtl ?? '5m', '--meta-ttl'),
     loadConcurrency,
+    ufsReadAheadBytes,
   };
 }
 

@@ -17,7 +17,8 @@ export interface DataReadContext {
 
 /** The connection as one request sees it (data-session.ts). */
 export interface FrameOut {
-  data(id: number, fileOffset: number, slices: Buffer[]): void;
+  /** DATA frames for the slices; with `last`, the request's END goes out in the same write. */
+  data(id: number, fileOffset: number, slices: Buffer[], last: boolean): void;
   end(id: number): void;
   error(id: number, code: string, message: string): void;
   /** Resolves when the connection can take more, or is gone, or the signal fires. */
@@ -41,19 +42,23 @@ export async function serveRead(ctx: DataReadContext, out: FrameOut, id: number,
     const version = requestVersion(req.version);
     const size = req.size === undefined ? undefined : requestCount(req.size, 'size');
     const info = await resolveReadTarget(ctx.meta, path, version, size);
+    const stop = Math.min(info.size, offset + length);
+    let ended = false;
     for await (const w of readWindows(ctx.reader, info, offset, length, { chunkSize: ctx.windowSize, signal })) {
       if (signal.aborted) break;
-      out.data(id, w.offset, w.data);
       let n = 0;
       for (const s of w.data) n += s.length;
+      // The last window carries the END: one write, and one wake-up of the client, per small read.
+      ended = w.offset + n >= stop;
+      out.data(id, w.offset, w.data, ended);
       ctx.metrics.servedBytes.inc(n);
-      await out.drained(signal);
+      if (!ended) await out.drained(signal);
     }
-    if (signal.aborted) {
+    if (signal.aborted && !ended) {
       end('CANCELLED');
       return;
     }
-    out.end(id);
+    if (!ended) out.end(id);
     end('OK');
   } catch (err) {
     if (signal.aborted) {

@@ -73,7 +73,7 @@ export class DataSession implements FrameOut {
     this.socket.destroy();
   }
 
-  data(id: number, fileOffset: number, slices: Buffer[]): void {
+  data(id: number, fileOffset: number, slices: Buffer[], last: boolean): void {
     if (this.socket.destroyed) return;
     this.socket.cork();
     let at = fileOffset;
@@ -85,6 +85,7 @@ export class DataSession implements FrameOut {
         at += piece.length;
       }
     }
+    if (last) this.socket.write(encodeEmpty(FrameType.END, id));
     this.socket.uncork();
   }
 

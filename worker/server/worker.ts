@@ -35,7 +35,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     await namespace.close();
     throw err;
   }
-  const reader = new CachedReader(store, meta, { pageSize: cfg.pageSize, registry });
+  const reader = new CachedReader(store, meta, { pageSize: cfg.pageSize, registry, readAheadBytes: cfg.ufsReadAheadBytes });
   readiness.markStoreOpen();
   const metrics = createWorkerMetrics(cfg.id, { capacity: () => reader.stats(), ready: () => readiness.current() }, registry);
   const ctx: WorkerContext = {

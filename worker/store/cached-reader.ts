@@ -14,13 +14,28 @@ export interface CachedReaderOptions {
   maxRunBytes?: number;
   /** Runs one load() fetches at the same time (default 4). */
   loadParallelRuns?: number;
+  /**
+   * When a read misses right after the pages before it (a sequential reader), the ranged read
+   * goes on up to this many bytes, to the next multiple of it, so a sequential file costs the
+   * under-storage one request per this many bytes instead of one per client request (default
+   * 0: fetch only what was asked). Never more than maxRunBytes.
+   */
+  readAheadBytes?: number;
 }
 
-/** A page being fetched: `data` settles with the run's pages, `stored` once they are cached. */
+/** A page being fetched: `page` settles as soon as its bytes arrived, `stored` once the whole run is cached. */
 interface InFlight {
+  page: Promise<Buffer>;
+  stored: Promise<void>;
+  /** The run's own promise: identifies which run registered the entry. */
+  run: Promise<Buffer[]>;
+}
+
+/** One ranged read in progress: its pages, each as it arrives, and the run as a whole. */
+interface Run {
+  pages: Promise<Buffer>[];
   data: Promise<Buffer[]>;
   stored: Promise<void>;
-  index: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -34,6 +49,7 @@ export class CachedReader {
   private readonly pageSize: number;
   private readonly maxRunPages: number;
   private readonly loadParallelRuns: number;
+  private readonly readAheadPages: number;
   private readonly inflight = new Map<string, InFlight>();
   private readonly pending = new Set<Promise<void>>();
   private readonly metrics: ReaderMetrics;
@@ -52,6 +68,7 @@ export class CachedReader {
     this.pageSize = opts.pageSize;
     this.maxRunPages = Math.max(1, Math.floor((opts.maxRunBytes ?? 16 * 1024 * 1024) / this.pageSize));
     this.loadParallelRuns = Math.max(1, opts.loadParallelRuns ?? 4);
+    this.readAheadPages = Math.min(this.maxRunPages, Math.floor(Math.max(0, opts.readAheadBytes ?? 0) / this.pageSize));
     this.metrics = readerMetrics(opts.registry ?? new Registry());
   }
 
@@ -125,7 +142,7 @@ export class CachedReader {
             onBytes?.(bytesIn(index));
           } else if (joined) {
             flush();
-            waits.push(joined.stored.then(() => joined.data).then(() => onBytes?.(bytesIn(index))));
+            waits.push(joined.stored.then(() => joined.page).then(() => onBytes?.(bytesIn(index))));
           } else {
             run.push(index);
           }
@@ -165,11 +182,12 @@ export class CachedReader {
     const waits: Promise<void>[] = [];
     let hits = 0;
     let run: number[] = [];
-    const flush = (): void => {
+    const flush = (extend = false): void => {
       if (run.length === 0) return;
       const a = run[0];
-      const { data } = this.startRun(info, fid, first + a, first + run[run.length - 1]);
-      waits.push(data.then((got) => got.forEach((d, j) => (pages[a + j] = d))));
+      const last = first + run[run.length - 1];
+      const started = this.startRun(info, fid, first + a, extend ? this.readAheadEnd(info, fid, first + a, last) : last);
+      for (let j = 0; j < run.length; j++) waits.push(started.pages[j].then((d) => void (pages[a + j] = d)));
       run = [];
     };
     for (let i = 0; i < pages.length; i++) {
@@ -188,13 +206,15 @@ export class CachedReader {
         flush();
       } else if (joined) {
         flush();
-        waits.push(joined.data.then((got) => void (pages[i] = got[joined.index])));
+        waits.push(joined.page.then((got) => void (pages[i] = got)));
       } else {
         run.push(i);
         if (run.length >= this.maxRunPages) flush();
       }
     }
-    flush();
+    // A miss at the end of the range, right after pages already here or coming: a sequential
+    // reader, so this run reads on ahead of it.
+    flush(this.readAheadPages > 0 && run.length > 0 && this.followsCached(fid, first + run[0]));
     const misses = pages.length - hits;
     this.hits += hits;
     this.misses += misses;
@@ -203,12 +223,71 @@ export class CachedReader {
     await Promise.all(waits);
   }
 
+  /** True when page `index` follows a page of the same file that is cached or being fetched (or is page 0). */
+  private followsCached(fid: string, index: number): boolean {
+    if (index === 0) return true;
+    const prev = pageKey(fid, index - 1);
+    return this.inflight.has(prev) || this.store.has(prev);
+  }
+
+  /**
+   * Where a sequential run that must cover pages first..last may stop: on the read-ahead grid
+   * (so runs of sequential readers line up, and stay inside a client's block when blocks are a
+   * multiple of it), at EOF, and before any page already cached or in flight.
+   */
+  private readAheadEnd(info: UfsEntry, fid: string, first: number, last: number): number {
+    const lastPage = Math.ceil(info.size / this.pageSize) - 1;
+    let end = Math.min(lastPage, first + this.maxRunPages - 1, (Math.floor(last / this.readAheadPages) + 1) * this.readAheadPages - 1);
+    for (let i = last + 1; i <= end; i++) {
+      const key = pageKey(fid, i);
+      if (this.inflight.has(key) || this.store.has(key)) {
+        end = i - 1;
+        break;
+      }
+    }
+    return Math.max(last, end);
+  }
+
   /** Starts one ranged UFS read for pages first..last and registers them as in flight. */
-  private startRun(info: UfsEntry, fid: string, first: number, last: number): { data: Promise<Buffer[]>; stored: Promise<void> } {
-    const data = this.fetchRun(info, first, last);
-    // Pages are cached only when the whole run arrived intact; a failed run stores nothing.
+  private startRun(info: UfsEntry, fid: string, first: number, last: number): Run {
+    const count = last - first + 1;
+    const settle: { resolve(b: Buffer): void; reject(e: unknown): void }[] = [];
+    const pages = Array.from({ length: count }, () => {
+      const p = new Promise<Buffer>((resolve, reject) => settle.push({ resolve, reject }));
+      // Pages read ahead may have no reader: their failure is the run's, reported there.
+      p.catch(() => undefined);
+      return p;
+    });
+    let arrived = 0;
+    const puts: Promise<unknown>[] = [];
+    const answered = new Array<boolean>(count).fill(false);
+    const answer = (j: number, page: Buffer): void => {
+      answered[j] = true;
+      settle[j].resolve(page);
+    };
+    // Each page is cached as it arrives, and its readers are answered once it is: a long
+    // read-ahead run never holds back the pages at its front. The last page is answered with
+    // the run, so a read of exactly one run returns when the run is complete.
+    const data = this.fetchRun(info, first, last, (j, page) => {
+      arrived = j + 1;
+      const put = this.store.put(pageKey(fid, first + j), page).catch(() => undefined);
+      puts.push(put);
+      if (j < count - 1) void put.then(() => answer(j, page));
+    });
+    // A failed run leaves nothing cached, then fails the pages not yet answered (the ones that
+    // were are good bytes: the version was checked on the response before any byte came).
     const stored = data
-      .then((pages) => Promise.all(pages.map((p, j) => this.store.put(pageKey(fid, first + j), p))))
+      .then(
+        async (got) => {
+          await Promise.all(puts);
+          answer(count - 1, got[count - 1]);
+        },
+        async (err: unknown) => {
+          await Promise.all(puts);
+          for (let j = 0; j < arrived; j++) await this.store.delete(pageKey(fid, first + j));
+          settle.forEach((s, j) => answered[j] || s.reject(err));
+        },
+      )
       .then(
         () => undefined,
         () => undefined,
@@ -216,17 +295,17 @@ export class CachedReader {
       .finally(() => {
         for (let i = first; i <= last; i++) {
           const key = pageKey(fid, i);
-          if (this.inflight.get(key)?.data === data) this.inflight.delete(key);
+          if (this.inflight.get(key)?.run === data) this.inflight.delete(key);
         }
       });
-    for (let i = first; i <= last; i++) this.inflight.set(pageKey(fid, i), { data, stored, index: i - first });
+    for (let i = first; i <= last; i++) this.inflight.set(pageKey(fid, i), { page: pages[i - first], stored, run: data });
     this.pending.add(stored);
     void stored.then(() => this.pending.delete(stored));
-    return { data, stored };
+    return { pages, data, stored };
   }
 
   /** One ranged read, cut into page-sized buffers as it streams (one copy, no concat). */
-  private async fetchRun(info: UfsEntry, first: number, last: number): Promise<Buffer[]> {
+  private async fetchRun(info: UfsEntry, first: number, last: number, onPage?: (j: number, page: Buffer) => void): Promise<Buffer[]> {
     const start = first * this.pageSize;
     const want = Math.min(info.size, (last + 1) * this.pageSize) - start;
     const endTimer = this.metrics.ufsReadSeconds.startTimer();
@@ -245,6 +324,9 @@ export class CachedReader {
           throw new HoardError('FAILED_PRECONDITION', `${info.path} returned more bytes than requested at offset ${start}; the file changed, stat it again`);
         }
         total += chunk.length;
+        // Counted as it arrives: readers of the run's first pages return before it ends.
+        this.ufsBytesRead += chunk.length;
+        this.metrics.ufsReadBytes.inc(chunk.length);
         let off = 0;
         while (off < chunk.length) {
           if (cur === undefined) {
@@ -256,6 +338,7 @@ export class CachedReader {
           off += n;
           if (filled === cur.length) {
             pages.push(cur);
+            onPage?.(index - first, cur);
             cur = undefined;
             index++;
           }
@@ -274,8 +357,6 @@ export class CachedReader {
     } finally {
       stream?.destroy();
       endTimer();
-      this.ufsBytesRead += total;
-      if (total > 0) this.metrics.ufsReadBytes.inc(total);
     }
   }
 }
