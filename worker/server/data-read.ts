@@ -29,6 +29,33 @@ export interface FrameOut {
 export const DATA_READ_METHOD = 'ReadData';
 
 /**
+ * Serves a READ of at most one window whose metadata is cached and whose pages are all in
+ * memory at once, in the same tick: no promise, generator or AbortController, which are most
+ * of what a small cached read costs. Returns false, having sent nothing, for anything else
+ * (a miss, a version to check, a request that is not plainly valid): serveRead handles those.
+ */
+export function serveFromMemory(ctx: DataReadContext, out: FrameOut, id: number, req: ReadFrame): boolean {
+  if (ctx.meta.peek === undefined || ctx.reader.peekSlices === undefined || req.length > ctx.windowSize || !Number.isSafeInteger(req.offset)) return false;
+  let path: string;
+  try {
+    path = requestPath(req.path);
+  } catch {
+    return false;
+  }
+  const info = ctx.meta.peek(path);
+  if (info === undefined || info.isDir || (req.version !== '' && req.version !== info.version)) return false;
+  const slices = ctx.reader.peekSlices(info, req.offset, req.length);
+  if (slices === undefined) return false;
+  const end = ctx.metrics.startRpc(DATA_READ_METHOD);
+  let n = 0;
+  for (const s of slices) n += s.length;
+  out.data(id, Math.min(req.offset, info.size), slices, true);
+  ctx.metrics.servedBytes.inc(n);
+  end('OK');
+  return true;
+}
+
+/**
  * Serves one READ exactly as the gRPC Read does (same validation, version check and cache), but
  * writes page views to the connection instead of encoding chunks. Never throws: failures go to
  * the client as an ERROR frame.

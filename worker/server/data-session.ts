@@ -11,7 +11,7 @@ import {
   type ReadFrame,
 } from '../proto/data-protocol.js';
 import { FrameReader } from '../proto/frame-reader.js';
-import { serveRead, type DataReadContext, type FrameOut } from './data-read.js';
+import { serveFromMemory, serveRead, type DataReadContext, type FrameOut } from './data-read.js';
 
 /** Largest DATA payload: keeps frames of concurrent requests interleaving on one connection. */
 const MAX_DATA_PAYLOAD = 1024 * 1024;
@@ -136,6 +136,8 @@ export class DataSession implements FrameOut {
   }
 
   private start(id: number, req: ReadFrame): void {
+    // A cached read is answered on the spot, unless the connection is already backed up.
+    if (this.socket.writableLength <= WRITE_BUDGET && !this.socket.destroyed && serveFromMemory(this.ctx, this, id, req)) return;
     const abort = new AbortController();
     this.inflight.set(id, abort);
     void serveRead(this.ctx, this, id, req, abort.signal).finally(() => this.finished(id));

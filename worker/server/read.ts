@@ -73,6 +73,8 @@ export function readChunks(reader: RangeReader, info: UfsEntry, offset: number, 
 /** The page cache as the data protocol needs it: ranges as views of cached pages (CachedReader). */
 export interface SliceReader {
   readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]>;
+  /** The range if every page is in memory, synchronously; else undefined. */
+  peekSlices?(info: UfsEntry, offset: number, length: number): Buffer[] | undefined;
 }
 
 /** Like readChunks, but each window comes as page views, for writing to a socket without a copy. */

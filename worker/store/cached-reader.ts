@@ -85,26 +85,44 @@ export class CachedReader {
    */
   async readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]> {
     if (info.isDir) throw new HoardError('IS_DIRECTORY', `${info.path} is a directory`);
+    const hot = this.peekSlices(info, offset, length);
+    if (hot !== undefined) return hot;
     const span = pageSpan(info.size, offset, length, this.pageSize);
     if (!span) return [];
     const fid = fileId(info.path, versionOf(info));
     const count = span.lastPage - span.firstPage + 1;
     // Filled, not sparse: fill() maps over every slot.
     const pages: (Buffer | undefined)[] = new Array<Buffer | undefined>(count).fill(undefined);
-    let missing = 0;
-    // Hot path: MEM lookups are synchronous and touch no disk.
+    // Some page is not in memory: take the ones that are, fill() finds or fetches the rest.
     for (let i = 0; i < count; i++) {
       const index = span.firstPage + i;
       const data = this.store.peek(pageKey(fid, index));
       if (data !== undefined && data.length === pageLength(info.size, index, this.pageSize)) pages[i] = data;
-      else missing++;
     }
-    if (missing > 0) await this.fill(info, fid, span.firstPage, pages);
-    else {
-      this.hits += count;
-      this.metrics.hits.inc(count);
-    }
+    await this.fill(info, fid, span.firstPage, pages);
     return slices(pages as Buffer[], span, this.pageSize);
+  }
+
+  /**
+   * The range as views of pages that are all in memory, synchronously (counted as hits), or
+   * undefined when any page is not: then nothing is counted and readSlices does the work.
+   */
+  peekSlices(info: UfsEntry, offset: number, length: number): Buffer[] | undefined {
+    if (info.isDir) return undefined;
+    const span = pageSpan(info.size, offset, length, this.pageSize);
+    if (!span) return [];
+    const fid = fileId(info.path, versionOf(info));
+    const count = span.lastPage - span.firstPage + 1;
+    const pages: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = span.firstPage + i;
+      const data = this.store.peek(pageKey(fid, index));
+      if (data === undefined || data.length !== pageLength(info.size, index, this.pageSize)) return undefined;
+      pages.push(data);
+    }
+    this.hits += count;
+    this.metrics.hits.inc(count);
+    return slices(pages, span, this.pageSize);
   }
 
   /** Pulls the pages of a range into the cache without returning them; resolves to the range's byte count. */
