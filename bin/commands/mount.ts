@@ -13,6 +13,7 @@ interface MountFlags extends WorkerFlags {
   directIo?: boolean;
   allowOther?: boolean;
   readAheadKb?: string;
+  shortCircuit?: boolean;
 }
 
 function secondsFlag(value: string | undefined, flag: string): number | undefined {
@@ -46,7 +47,7 @@ async function runMount(dir: string, flags: MountFlags): Promise<void> {
   // The kernel already trusts attributes and names this long, so the client's own metadata cache
   // (which answers the kernel's lookups and opens) may as well: a shorter TTL only adds round trips.
   const metaTtlMs = 1000 * Math.max(1, fsOpts.attrTimeoutSec ?? 1, fsOpts.entryTimeoutSec ?? 1);
-  const client = createClient({ ...clientOpts, metaTtlMs, logger });
+  const client = createClient({ ...clientOpts, metaTtlMs, logger, shortCircuit: flags.shortCircuit !== false });
   let mount;
   try {
     mount = await mountHoardFs(dir, client, fsOpts);
@@ -94,6 +95,7 @@ export function mountCommand(): Command {
     .option('--direct-io', 'bypass the kernel page cache: every read reaches Hoard')
     .option('--read-ahead-kb <kb>', 'kernel read-ahead of the mount in KiB (needs root; 0 keeps the kernel default of 128)', String(DEFAULT_READ_AHEAD_KB))
     .option('--replication <n>', 'workers that own each path; reads fail over between them (default 1)')
+    .option('--no-short-circuit', 'always read through the workers, even pages a worker on this host keeps on a RAM disk')
     .option('--allow-other', 'let other users (e.g. pods running as another uid) read the mount')
     .addHelpText('after', '\nPrints {"event":"mounted","dir":…} on stdout once the mount is ready.\n')
     .action(runMount);

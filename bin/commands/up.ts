@@ -1,11 +1,14 @@
 import { Command } from 'commander';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mountTableFromArgs, type MountTable } from '../../lib/mounts.js';
 import { formatSize, parseSize } from '../../lib/units.js';
 import { detachMount, isMountPoint } from '../../csi/fuse/stale-mount.js';
+import { RAM_FS_TYPES } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
 
@@ -18,6 +21,8 @@ interface UpFlags {
   disk: string;
   pageSize: string;
   kernelCache?: boolean;
+  /** A directory, or false for --no-ram-disk. */
+  ramDisk?: string | false;
   json?: boolean;
 }
 
@@ -44,6 +49,18 @@ interface UpPlan {
   mem: number;
   disk: number;
   pageSize: number;
+  /** Where the workers keep their memory tier as page files (tmpfs), if they do. */
+  ramDisk: string | undefined;
+}
+
+/** /dev/shm/hoard-<uid>/<cache dir digest>: one per cache dir, so two `hoard up`s never share it. */
+function defaultRamDisk(cacheDir: string): string | undefined {
+  try {
+    if (!RAM_FS_TYPES.has(Number(statfsSync('/dev/shm').type))) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join('/dev/shm', `hoard-${uid}`, createHash('sha256').update(cacheDir).digest('hex').slice(0, 12));
 }
 
 function plan(flags: UpFlags): UpPlan {
@@ -54,7 +71,9 @@ function plan(flags: UpFlags): UpPlan {
   if (mem === 0 && disk === 0) throw new Error('--mem and --disk are both 0; give each worker some cache, e.g. --mem 256Mi');
   const pageSize = parseSize(flags.pageSize, '--page-size');
   if (pageSize < 4096) throw new Error(`--page-size: ${flags.pageSize} is below 4Ki; use e.g. 1Mi`);
-  return { cacheDir: resolve(flags.cacheDir ?? defaultCacheDir()), mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize };
+  const cacheDir = resolve(flags.cacheDir ?? defaultCacheDir());
+  const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? resolve(flags.ramDisk) : defaultRamDisk(cacheDir);
+  return { cacheDir, mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize, ramDisk };
 }
 
 async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: MountTable; what: string }> {
@@ -66,7 +85,7 @@ async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: Mo
 
 function workerArgs(i: number, p: UpPlan, mountsFile: string): string[] {
   const args = ['worker', '--id', `worker-${i}`, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mounts-file', mountsFile, '--page-size', String(p.pageSize)];
-  if (p.mem > 0) args.push('--tier', `MEM:${p.mem}`);
+  if (p.mem > 0) args.push('--tier', p.ramDisk ? `MEM:${join(p.ramDisk, `worker-${i}`)}:${p.mem}` : `MEM:${p.mem}`);
   if (p.disk > 0) args.push('--tier', `SSD:${join(p.cacheDir, 'workers', `worker-${i}`)}:${p.disk}`);
   return args;
 }
@@ -92,6 +111,8 @@ async function runUp(flags: UpFlags): Promise<void> {
     // A mount process killed hard leaves its mount behind: never hand the user a dead directory.
     if (await isMountPoint(p.mountDir)) await detachMount(p.mountDir).catch(() => undefined);
     await Promise.all(workers.map((w) => stopChild(w, STOP_GRACE_MS)));
+    // RAM-disk pages are memory: give it back, as a stopped worker gives back its heap.
+    if (p.ramDisk) await rm(p.ramDisk, { recursive: true, force: true }).catch(() => undefined);
     say(`unmounted ${p.mountDir} and stopped ${workers.length} worker(s)`);
     if (json) process.stdout.write(JSON.stringify({ event: 'stopped', dir: p.mountDir }) + '\n');
     process.exit(code);
@@ -100,7 +121,8 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGTERM', () => void stopAll('SIGTERM', 0));
 
   try {
-    say(`starting ${p.workers} worker(s) (cache per worker: ${formatSize(p.mem)} memory, ${formatSize(p.disk)} disk in ${join(p.cacheDir, 'workers')}); logs in ${logs}`);
+    const memWhere = p.ramDisk ? ` on the RAM disk ${p.ramDisk}, read directly by the mount` : '';
+    say(`starting ${p.workers} worker(s) (cache per worker: ${formatSize(p.mem)} memory${memWhere}, ${formatSize(p.disk)} disk in ${join(p.cacheDir, 'workers')}); logs in ${logs}`);
     const started = await Promise.all(
       Array.from({ length: p.workers }, (_, i) =>
         startHoardChild(`worker-${i}`, workerArgs(i, p, mountsFile), join(logs, `worker-${i}.log`), 'listening', READY_TIMEOUT_MS).then((w) => {
@@ -149,6 +171,8 @@ export function upCommand(): Command {
     .option('--workers <n>', 'local cache workers to start', '2')
     .option('--cache-dir <dir>', `cache pages, logs, mount table and the sample dataset (default ${defaultCacheDir()})`)
     .option('--mem <size>', 'memory cache per worker (0 = none)', '256Mi')
+    .option('--ram-disk <dir>', 'keep the memory cache as page files in this tmpfs directory, which the mount reads directly (default: under /dev/shm when it is tmpfs; removed at exit)')
+    .option('--no-ram-disk', 'keep the memory cache in the workers\' heap; every read then goes through a worker')
     .option('--disk <size>', 'disk cache per worker, under --cache-dir (0 = none)', '1Gi')
     .option('--page-size <size>', 'cache page size', '1Mi')
     .option('--no-kernel-cache', 'drop file pages from the kernel page cache at every open (default: keep them while mtime/size are unchanged, so re-reads run at memory speed)')

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_READ_AHEAD_KB, setMountReadAhead } from '../../csi/fuse/read-ahead.js';
 import { hoardBin } from '../../lib/root.js';
@@ -194,12 +194,16 @@ export async function mountHoard(work: string, s3: S3Target, workers = 2): Promi
   const table = { mounts: [{ name: 'bench', uri: `s3://${s3.bucket}`, options: { endpoint: s3.endpoint, region: 'us-east-1', pathStyle: 'true' } }] };
   await writeFile(mountsFile, JSON.stringify(table));
   const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
-  const group = await startWorkers(workers, { mountsFile, cacheRoot: join(work, 'hoard-cache'), mem: '1Gi', disk: '4Gi', env });
+  // As `hoard up` does: the MEM tier on a RAM disk the mount reads directly, unless
+  // HOARD_BENCH_RAM_DISK=0 asks for the workers' heap (every read through a worker).
+  const ramDisk = process.env.HOARD_BENCH_RAM_DISK === '0' ? undefined : await mkdtemp('/dev/shm/hoard-bench-');
+  const group = await startWorkers(workers, { mountsFile, cacheRoot: join(work, 'hoard-cache'), mem: '1Gi', disk: '4Gi', ramDisk, env });
   const pids = group.workers.map((w) => w.pid);
   for (const pid of pids) livePids.add(pid);
   const stopWorkers = async () => {
     await group.stop();
     for (const pid of pids) livePids.delete(pid);
+    if (ramDisk) await rm(ramDisk, { recursive: true, force: true });
   };
   let child: ChildProcess;
   try {

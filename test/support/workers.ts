@@ -17,6 +17,8 @@ export interface WorkerOptions {
   cacheRoot?: string;
   /** MEM tier quota (default 64Mi). */
   mem?: string;
+  /** Keep the MEM tier as page files under <ramDisk>/<id> (a tmpfs directory), as `hoard up` does. */
+  ramDisk?: string;
   /** SSD tier quota under cacheRoot (default 256Mi); "0" = no disk tier. */
   disk?: string;
   pageSize?: string;
@@ -68,7 +70,7 @@ export async function startWorkers(n: number, opts: WorkerOptions = {}): Promise
     const args = [hoardBin(), 'worker', '--id', s.id, '--listen', `127.0.0.1:${s.grpcPort}`, '--http', `127.0.0.1:${s.httpPort}`];
     if (opts.mountsFile) args.push('--mounts-file', opts.mountsFile);
     for (const u of opts.ufs ?? []) args.push('--ufs', u);
-    args.push('--tier', `MEM:${opts.mem ?? '64Mi'}`);
+    args.push('--tier', opts.ramDisk ? `MEM:${join(opts.ramDisk, s.id)}:${opts.mem ?? '64Mi'}` : `MEM:${opts.mem ?? '64Mi'}`);
     const disk = opts.disk ?? '256Mi';
     if (disk !== '0') args.push('--tier', `SSD:${s.dir}:${disk}`);
     if (opts.pageSize) args.push('--page-size', opts.pageSize);

@@ -79,6 +79,7 @@ function toStats(w: any, fallbackId: string): WorkerStats {
       usedBytes: Number(t.usedBytes),
       pages: Number(t.pages),
     })),
+    shortCircuit: w.shortCircuit?.dir ? { dir: String(w.shortCircuit.dir), token: String(w.shortCircuit.token), pageSize: Number(w.shortCircuit.pageSize) } : undefined,
   };
 }
 

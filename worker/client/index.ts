@@ -9,6 +9,7 @@ import { runLoad } from './loader.js';
 import { SrvMembership, StaticMembership, type MembershipSource, type SrvResolver } from './membership.js';
 import { WorkerPool } from './pool.js';
 import { ReadAhead, type FileRef } from './readahead.js';
+import { ShortCircuitReader } from './short-circuit.js';
 import { TtlCache } from './ttl-cache.js';
 import type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
 
@@ -33,6 +34,8 @@ export interface ClientOptions {
   readAheadBufferBytes?: number;
   /** How long stat/list answers are reused client-side (default 1000 ms; 0 disables). */
   metaTtlMs?: number;
+  /** Read pages that a worker on this host keeps on a RAM disk straight from its files (default true). */
+  shortCircuit?: boolean;
   logger?: Logger;
 }
 
@@ -65,6 +68,7 @@ class HoardClient implements DataClient {
   private readonly statCache: TtlCache<FileInfo>;
   private readonly listCache: TtlCache<FileInfo[]>;
   private readonly readAhead: ReadAhead;
+  private readonly local: ShortCircuitReader | undefined;
   private readonly logger: Logger | undefined;
 
   constructor(opts: ClientOptions) {
@@ -89,6 +93,7 @@ class HoardClient implements DataClient {
     this.statCache = new TtlCache<FileInfo>(metaTtlMs, 20_000, notFound);
     this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
     this.readAhead = new ReadAhead((file, o, l, into) => this.fetchRange(file, o, l, into), readAheadBytes, bufferBytes);
+    this.local = opts.shortCircuit === false ? undefined : new ShortCircuitReader(opts.logger);
   }
 
   /**
@@ -213,6 +218,12 @@ class HoardClient implements DataClient {
       `${p}#${block}`,
       what,
       async (c) => {
+        const local = this.local;
+        if (local) {
+          const b = local.read(c.id, file, offset, length, into);
+          if (b !== undefined) return b;
+          local.probe(c.id, () => c.stats());
+        }
         const b = await c.read(p, offset, length, version, undefined, into, size);
         if (b.length !== length) throw new WorkerCallError('INTERNAL', `worker ${c.id}: ${what} returned ${b.length} bytes`, c.id, false);
         return b;

@@ -38,6 +38,8 @@ export interface WorkerStats {
   filesCached: number;
   ready: boolean;
   tiers: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
+  /** The worker's RAM-disk pages, readable by a client on its host (worker/store/short-circuit.ts). */
+  shortCircuit?: { dir: string; token: string; pageSize: number };
 }
 
 /**

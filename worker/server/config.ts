@@ -104,16 +104,16 @@ async function mountsFrom(f: WorkerFlags): Promise<MountTable> {
   }
 }
 
-/** MEM:QUOTA or SSD|HDD:/abs/dir:QUOTA[:HIGH:LOW] (HIGH/LOW are fractions of the quota). */
+/**
+ * MEM:QUOTA, MEM:/ramdisk/dir:QUOTA[:HIGH:LOW] (pages as files on tmpfs, readable by clients on
+ * the same host) or SSD|HDD:/abs/dir:QUOTA[:HIGH:LOW] (HIGH/LOW are fractions of the quota).
+ */
 export function parseTier(raw: string): TierConfig {
-  const example = 'use MEM:512Mi or SSD:/mnt/nvme/hoard:10Gi[:0.95:0.8]';
+  const example = 'use MEM:512Mi, MEM:/dev/shm/hoard:512Mi or SSD:/mnt/nvme/hoard:10Gi[:0.95:0.8]';
   const parts = raw.split(':');
   const medium = parts[0]?.toUpperCase();
-  if (medium === 'MEM') {
-    if (parts.length !== 2) throw new Error(`--tier: "${raw}" is not valid; ${example}`);
-    return { medium, quota: positiveSize(parts[1], raw) };
-  }
-  if (medium !== 'SSD' && medium !== 'HDD') throw new Error(`--tier: "${raw}": medium must be MEM, SSD or HDD; ${example}`);
+  if (medium === 'MEM' && parts.length === 2) return { medium, quota: positiveSize(parts[1], raw) };
+  if (medium !== 'MEM' && medium !== 'SSD' && medium !== 'HDD') throw new Error(`--tier: "${raw}": medium must be MEM, SSD or HDD; ${example}`);
   if (parts.length !== 3 && parts.length !== 5) throw new Error(`--tier: "${raw}" is not valid (a path may not contain ':'); ${example}`);
   const path = parts[1];
   if (!isAbsolute(path)) throw new Error(`--tier: "${raw}": the directory must be an absolute path; ${example}`);

@@ -3,6 +3,7 @@ import { HoardError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReaderStats } from '../store/types.js';
+import type { ShortCircuitInfo } from '../store/short-circuit.js';
 import type { UfsEntry } from '../ufs/types.js';
 import { logFailure, statusNameOf, toServiceError } from './errors.js';
 import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
@@ -17,6 +18,8 @@ export interface WorkerContext {
   reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats };
   chunkSize: number;
   pageSize: number;
+  /** Where clients on this host may read the MEM tier's page files (Stats), if they may. */
+  shortCircuit?: ShortCircuitInfo;
   loadConcurrency: number;
   metrics: WorkerMetrics;
   logger: Logger;
@@ -119,6 +122,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
         filesCached: s.filesCached,
         ready: ctx.ready(),
         tiers: s.tiers.map((t) => ({ medium: t.medium, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, pages: t.pages })),
+        shortCircuit: ctx.shortCircuit,
       };
     }),
   };

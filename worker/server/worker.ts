@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { createWorkerMetrics } from '../metrics/worker-metrics.js';
 import { CachedReader, MetadataCache, PageStore } from '../store/index.js';
+import { assertRamFs, publishShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
 import { createNamespace } from '../ufs/namespace.js';
 import type { WorkerConfig } from './config.js';
 import { createDataServer } from './data-server.js';
@@ -29,8 +30,13 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
   const meta = new MetadataCache(namespace, { ttlMs: cfg.metaTtlMs, registry });
   const readiness = new Readiness(namespace);
   let store: PageStore;
+  let shortCircuit: ShortCircuitInfo | undefined;
   try {
+    const ramTier = cfg.tiers.find((t) => t.medium === 'MEM' && t.path !== undefined);
+    if (ramTier) await assertRamFs(ramTier.path!, `--tier MEM:${ramTier.path}`);
     store = await PageStore.open({ pageSize: cfg.pageSize, tiers: cfg.tiers, eviction: cfg.eviction, registry, logger });
+    // The disk tier code made the directory: now say where it is.
+    if (ramTier) shortCircuit = await publishShortCircuit(ramTier.path!, cfg.id, cfg.pageSize);
   } catch (err) {
     await namespace.close();
     throw err;
@@ -44,6 +50,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     reader,
     chunkSize: chunkSizeFor(cfg.pageSize),
     pageSize: cfg.pageSize,
+    shortCircuit,
     loadConcurrency: cfg.loadConcurrency,
     metrics,
     logger,

@@ -283,22 +283,21 @@ export class CachedReader {
       answered[j] = true;
       settle[j].resolve(page);
     };
-    // Each page is cached as it arrives, and its readers are answered once it is: a long
-    // read-ahead run never holds back the pages at its front. The last page is answered with
-    // the run, so a read of exactly one run returns when the run is complete.
+    // Each page is handed to the cache and answered as it arrives: a long read-ahead run never
+    // holds back the pages at its front, and no reader waits for a tier's write. The last page
+    // is answered with the run, so a read of exactly one run returns when the run is complete.
     const data = this.fetchRun(info, first, last, (j, page) => {
       arrived = j + 1;
-      const put = this.store.put(pageKey(fid, first + j), page).catch(() => undefined);
-      puts.push(put);
-      if (j < count - 1) void put.then(() => answer(j, page));
+      puts.push(this.store.put(pageKey(fid, first + j), page).catch(() => undefined));
+      if (j < count - 1) answer(j, page);
     });
     // A failed run leaves nothing cached, then fails the pages not yet answered (the ones that
     // were are good bytes: the version was checked on the response before any byte came).
     const stored = data
       .then(
         async (got) => {
-          await Promise.all(puts);
           answer(count - 1, got[count - 1]);
+          await Promise.all(puts);
         },
         async (err: unknown) => {
           await Promise.all(puts);

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import type { EvictionPolicy } from './eviction.js';
+import type { Medium } from './types.js';
 import { KeyedQueue } from './keyed-queue.js';
-import { decodeHeader, decodePage, encodeHeader, FIXED_HEADER, MAX_KEY_BYTES } from './page-file.js';
+import { decodeHeader, decodePage, encodeHeader, FIXED_HEADER, MAX_KEY_BYTES, pageFileName } from './page-file.js';
 import { evictedEnough, fitsTier, mustEvict, type TierEvents, type Watermarks } from './tier-events.js';
 
 interface DiskEntry {
@@ -34,7 +34,7 @@ export class DiskTier implements Watermarks {
   private readonly pagesDir: string;
 
   private constructor(
-    readonly medium: 'SSD' | 'HDD',
+    readonly medium: Medium,
     readonly label: string,
     readonly path: string,
     readonly quota: number,
@@ -48,7 +48,7 @@ export class DiskTier implements Watermarks {
   }
 
   static async open(
-    cfg: { medium: 'SSD' | 'HDD'; label: string; path: string; quota: number; high: number; low: number },
+    cfg: { medium: Medium; label: string; path: string; quota: number; high: number; low: number },
     policy: EvictionPolicy,
     events: TierEvents,
     log: Logger,
@@ -221,8 +221,7 @@ export class DiskTier implements Watermarks {
   }
 
   private fileFor(key: string): string {
-    const h = createHash('sha256').update(key).digest('hex');
-    return join(this.pagesDir, h.slice(0, 2), h);
+    return pageFileName(this.pagesDir, key);
   }
 
   /** Builds the index from the page files left by a previous run; damaged files are removed. */

@@ -1,4 +1,6 @@
-import { crc32 } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { crc32 } from './checksum.js';
 
 // On-disk page layout (little endian):
 //   0  magic "HOARDPG1"            8 bytes
@@ -11,6 +13,12 @@ const MAGIC = Buffer.from('HOARDPG1', 'latin1');
 export const FIXED_HEADER = 24;
 /** Longest key we accept when scanning: PATH_MAX-ish path plus version and index. */
 export const MAX_KEY_BYTES = 16 * 1024;
+
+/** Where a tier keeps a page: <pagesDir>/<2 hex>/<sha256(key)> (clients reading short-circuit compute the same). */
+export function pageFileName(pagesDir: string, key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return join(pagesDir, h.slice(0, 2), h);
+}
 
 export function encodeHeader(key: string, data: Buffer): Buffer {
   const keyBytes = Buffer.from(key, 'utf8');

@@ -48,7 +48,7 @@ export class PageStore {
     this.log = opts.logger ?? createLogger('page-store');
     this.metrics = storeMetrics(opts.registry ?? new Registry());
     const first = configs[0];
-    if (first.medium === 'MEM') {
+    if (first.medium === 'MEM' && first.path === undefined) {
       this.mem = new MemTier(first.label, first.quota, first.high, first.low, createPolicy(opts.eviction ?? 'LRU'), this.events);
     }
   }
@@ -59,7 +59,7 @@ export class PageStore {
     if (store.mem) store.tiers.push(store.mem);
     try {
       for (const c of configs) {
-        if (c.medium === 'MEM') continue;
+        if (c.medium === 'MEM' && c.path === undefined) continue;
         const policy = createPolicy(opts.eviction ?? 'LRU');
         store.tiers.push(await DiskTier.open({ ...c, medium: c.medium, path: c.path! }, policy, store.events, store.log));
       }
@@ -230,7 +230,7 @@ function validate(opts: PageStoreOptions): ValidTier[] {
     const low = t.low ?? 0.8;
     if (!(high > 0 && high <= 1)) bad(`${f}.high`, `expected a fraction in (0, 1], got ${high}`);
     if (!(low > 0 && low < high)) bad(`${f}.low`, `expected a fraction above 0 and below high (${high}), got ${low}`);
-    if (t.medium !== 'MEM') {
+    if (t.path !== undefined || t.medium !== 'MEM') {
       if (!t.path) bad(`${f}.path`, `a ${t.medium} tier needs a directory, e.g. ${t.medium}:/mnt/nvme/hoard:10Gi`);
       if (paths.has(t.path!)) bad(`${f}.path`, `${t.path} is already used by another tier; give each tier its own directory`);
       paths.add(t.path!);

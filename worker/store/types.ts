@@ -4,7 +4,11 @@ import type { Logger } from '../../lib/log.js';
 export type Medium = 'MEM' | 'SSD' | 'HDD';
 export type EvictionPolicyName = 'LRU' | 'LFU';
 
-/** One cache level. Disk tiers (SSD/HDD) need a path; high/low are fractions of quota. */
+/**
+ * One cache level. Disk tiers (SSD/HDD) need a path; a MEM tier with a path keeps its pages as
+ * files on a RAM file system (tmpfs), where clients on the same host can read them directly.
+ * high/low are fractions of quota.
+ */
 export interface TierConfig {
   medium: Medium;
   quota: number;

@@ -1,0 +1,127 @@
+// Short-circuit reads: a worker whose MEM tier is page files on tmpfs, and a client on the same
+// host reading those files directly (worker/store/short-circuit.ts, worker/client/short-circuit.ts).
+import { randomBytes } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type DataClient } from '../worker/client/index.js';
+import { RAM_FS_TYPES, assertRamFs } from '../worker/store/short-circuit.js';
+import { sha256 } from './fuse-helpers.js';
+import { startWorkers, type WorkerGroup } from './support/workers.js';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let ramDisk: string;
+let group: WorkerGroup;
+const big = randomBytes(5 * MiB + 777);
+const small = randomBytes(70_000);
+
+async function readDataCount(): Promise<number> {
+  const text = await (await fetch(`http://${group.workers[0].http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('hoard_worker_rpc_duration_seconds_count{') && l.includes('method="ReadData"') && l.includes('code="OK"'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** Reads `path` whole until a read no longer reaches the worker (the probe runs in the background); bounded. */
+async function readUntilLocal(client: DataClient, path: string): Promise<Buffer> {
+  for (let i = 0; i < 50; i++) {
+    const before = await readDataCount();
+    const got = await client.read(path, 0, 1 << 30);
+    if ((await readDataCount()) === before) return got;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${path}: every read still went through the worker`);
+}
+
+async function pageFiles(): Promise<string[]> {
+  const pages = join(ramDisk, 'w0', 'pages');
+  const out: string[] = [];
+  for (const sub of await readdir(pages)) for (const f of await readdir(join(pages, sub))) out.push(join(pages, sub, f));
+  return out;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hoard-sc-data-'));
+  ramDisk = await mkdtemp('/dev/shm/hoard-sc-test-');
+  await writeFile(join(dir, 'big.bin'), big);
+  await writeFile(join(dir, 'small.bin'), small);
+  group = await startWorkers(1, { ufs: [`data=file://${dir}`], ramDisk, mem: '64Mi', disk: '0', pageSize: '1Mi' });
+});
+
+afterAll(async () => {
+  await group?.stop();
+  await rm(dir, { recursive: true, force: true });
+  await rm(ramDisk, { recursive: true, force: true });
+});
+
+describe('short-circuit reads of a RAM-disk MEM tier', () => {
+  it('serves cached pages from the page files, byte-exact, without asking the worker', async () => {
+    const client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    try {
+      expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big)); // miss: through the worker
+      expect(sha256(await readUntilLocal(client, '/data/big.bin'))).toBe(sha256(big));
+      // Ranges that cut pages at both ends, and the short last page.
+      const before = await readDataCount();
+      for (const [off, len] of [[MiB - 5, 2 * MiB + 10], [5 * MiB + 1, 776], [123, 1]] as const) {
+        expect(sha256(await client.read('/data/big.bin', off, len))).toBe(sha256(big.subarray(off, off + len)));
+      }
+      expect(await readDataCount()).toBe(before);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('never returns a page file with flipped bits: the read goes through the worker, which refetches', async () => {
+    const client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    try {
+      await client.read('/data/small.bin', 0, small.length);
+      await readUntilLocal(client, '/data/small.bin');
+      // Flip one data byte near the end of every page file (the header stays valid).
+      for (const f of await pageFiles()) {
+        const fh = await open(f, 'r+');
+        const { size } = await fh.stat();
+        const b = Buffer.alloc(1);
+        await fh.read(b, 0, 1, size - 1);
+        b[0] ^= 0x40;
+        await fh.write(b, 0, 1, size - 1);
+        await fh.close();
+      }
+      const before = await readDataCount();
+      expect(sha256(await client.read('/data/small.bin', 0, small.length))).toBe(sha256(small));
+      expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big));
+      expect(await readDataCount()).toBeGreaterThan(before);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('does not trust a directory whose marker carries another token', async () => {
+    const marker = join(ramDisk, 'w0', 'short-circuit.json');
+    const original = await readFile(marker, 'utf8');
+    await writeFile(marker, JSON.stringify({ ...JSON.parse(original), token: 'not-the-workers-token' }));
+    const client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const before = await readDataCount();
+        expect(sha256(await client.read('/data/small.bin', 0, small.length))).toBe(sha256(small));
+        expect(await readDataCount()).toBe(before + 1);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await client.close();
+      await writeFile(marker, original);
+    }
+  });
+
+  it('a worker refuses a MEM tier directory that is not on a RAM file system, naming the flag', async () => {
+    const onDisk = await mkdtemp(join(process.cwd(), '.hoard-sc-disk-'));
+    try {
+      expect(RAM_FS_TYPES.has(Number(statfsSync(onDisk).type))).toBe(false); // this machine's work dir is a disk
+      await expect(assertRamFs(onDisk, `--tier MEM:${onDisk}`)).rejects.toThrow(/--tier MEM:.* is not on tmpfs or ramfs .*use a directory under \/dev\/shm/);
+    } finally {
+      await rm(onDisk, { recursive: true, force: true });
+    }
+  });
+});
