@@ -1,4 +1,6 @@
 // `hoard up` with no arguments (what `npm start` runs): real worker processes, a real FUSE mount, real tools, Ctrl-C.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBytes } from './fuse-helpers.js';
@@ -15,5 +17,22 @@ describe('hoard up', () => {
     expect(check.trim().split('\n').filter((l) => l.endsWith(': OK'))).toHaveLength(21);
     expect(String(await runBytes('cat', [join(h.mnt, 'sample/text/hello.txt')]))).toBe('Hello from Hoard!\n');
     await h.stopAndCheck();
+  });
+
+  it('keeps the memory tier on a RAM disk that the mount reads directly, and frees it at exit', async () => {
+    const ramDisk = await mkdtemp('/dev/shm/hoard-up-test-');
+    const cacheDir = join(h.root, 'cache');
+    await h.start(['--cache-dir', cacheDir, '--mount', h.mnt, '--workers', '2', '--ram-disk', ramDisk]);
+    for (const w of ['worker-0', 'worker-1']) expect(existsSync(join(ramDisk, w, 'short-circuit.json')), w).toBe(true);
+    const verify = `cd "${h.mnt}/sample" && sha256sum -c MANIFEST.sha256`;
+    expect(String(await runBytes('sh', ['-c', verify])).match(/: OK$/gm)).toHaveLength(21);
+    // Drop the kernel's copy: the second pass reads the cached pages again, now from the RAM disk.
+    await writeFile('/proc/sys/vm/drop_caches', '1');
+    expect(String(await runBytes('sh', ['-c', verify])).match(/: OK$/gm)).toHaveLength(21);
+    const log = await readFile(join(cacheDir, 'logs', 'mount.log'), 'utf8');
+    const direct = log.split('\n').filter((l) => l.includes('directly from its RAM disk'));
+    expect(direct.map((l) => (JSON.parse(l) as { worker: string }).worker).sort()).toEqual(['worker-0', 'worker-1']);
+    await h.stopAndCheck();
+    expect(existsSync(ramDisk)).toBe(false);
   });
 });

@@ -13,7 +13,7 @@ export function workerCommand(): Command {
     .requiredOption('--http <host:port>', 'HTTP address for metrics and probes (port 0 = any free port)')
     .option('--mounts-file <file>', 'mount table, JSON or YAML: {"mounts":[{"name":"train","uri":"s3://b/p"}]}')
     .option('--ufs <uri...>', 'mounts as [name=]uri (instead of --mounts-file), e.g. train=s3://bucket/train?endpoint=http://h:9000', collect, [])
-    .option('--tier <spec>', `cache tier, repeatable, top first: MEM:512Mi or SSD:/dir:10Gi[:high:low] (default ${DEFAULT_TIER})`, collect, [])
+    .option('--tier <spec>', `cache tier, repeatable, top first: MEM:512Mi, MEM:/dev/shm/dir:512Mi (page files on tmpfs that clients on this host read directly) or SSD:/dir:10Gi[:high:low] (default ${DEFAULT_TIER})`, collect, [])
     .option('--page-size <size>', 'cache page size', '1Mi')
     .addOption(new Option('--eviction <policy>', 'eviction policy').choices(['lru', 'lfu']).default('lru'))
     .option('--meta-ttl <duration>', 'how long stat/list answers are cached: a changed file is seen after at most this long', '5m')
