@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workerConfigFromFlags } from '../worker/server/config.js';
+import { parseTier, workerConfigFromFlags } from '../worker/server/config.js';
 
 const base = { id: 'w0', listen: '127.0.0.1:0', http: '127.0.0.1:0', ufs: ['data=file:///tmp'] };
 
@@ -13,5 +13,17 @@ describe('hoard worker --ufs-read-ahead', () => {
   it('refuses a value past the longest ranged read, naming the flag and the range', async () => {
     await expect(workerConfigFromFlags({ ...base, ufsReadAhead: '32Mi' })).rejects.toThrow(/--ufs-read-ahead: 32Mi is out of range; use 0 \(off\) to 16Mi/);
     await expect(workerConfigFromFlags({ ...base, ufsReadAhead: 'lots' })).rejects.toThrow(/--ufs-read-ahead/);
+  });
+});
+
+describe('hoard worker --tier MEM on a RAM disk', () => {
+  it('takes MEM:/dir:QUOTA[:HIGH:LOW] as a memory tier kept as page files in that directory', () => {
+    expect(parseTier('MEM:256Mi')).toEqual({ medium: 'MEM', quota: 256 * 2 ** 20 });
+    expect(parseTier('MEM:/dev/shm/hoard/w0:1Gi')).toEqual({ medium: 'MEM', path: '/dev/shm/hoard/w0', quota: 2 ** 30 });
+    expect(parseTier('mem:/dev/shm/w:1Gi:0.9:0.7')).toMatchObject({ medium: 'MEM', high: 0.9, low: 0.7 });
+  });
+
+  it('refuses a relative directory, naming the flag and the forms it takes', () => {
+    expect(() => parseTier('MEM:shm/w0:1Gi')).toThrow(/--tier: "MEM:shm\/w0:1Gi": the directory must be an absolute path; use MEM:512Mi, MEM:\/dev\/shm\/hoard:512Mi/);
   });
 });
