@@ -124,4 +124,41 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
       await rm(onDisk, { recursive: true, force: true });
     }
   });
+
+  it('reports pages read directly to the worker, so eviction keeps them (LRU sees short-circuit reads)', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'hoard-sc-lru-'));
+    const ram = await mkdtemp('/dev/shm/hoard-sc-lru-');
+    const files = Array.from({ length: 12 }, (_, i) => ({ name: `f${i}.bin`, bytes: randomBytes(64 * 1024) }));
+    for (const f of files) await writeFile(join(data, f.name), f.bytes);
+    await writeFile(join(data, 'probe.bin'), randomBytes(100));
+    // Room for about nine 64 KiB pages (page files carry a small header).
+    const lru = await startWorkers(1, { ufs: [`d=file://${data}`], ramDisk: ram, mem: '640Ki', disk: '0', pageSize: '64Ki' });
+    const client = createClient({ workers: lru.addresses(), readAheadBytes: 0, shortCircuitTouchMs: 50 });
+    const count = async (): Promise<number> => {
+      const text = await (await fetch(`http://${lru.workers[0].http}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('hoard_worker_rpc_duration_seconds_count{') && l.includes('method="ReadData"') && l.includes('code="OK"'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    const readDirect = async (name: string): Promise<boolean> => {
+      const before = await count();
+      const got = await client.read(`/d/${name}`, 0, 1 << 20);
+      expect(sha256(got)).toBe(sha256(name === 'probe.bin' ? await readFile(join(data, name)) : files.find((f) => f.name === name)!.bytes));
+      return (await count()) === before;
+    };
+    try {
+      // Let the client find the RAM disk first, on a file outside the experiment.
+      for (let i = 0; i < 50 && !(await readDirect('probe.bin')); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 8; i++) expect(await readDirect(`f${i}.bin`)).toBe(false); // misses, f0 the oldest
+      for (let i = 0; i < 5; i++) expect(await readDirect('f0.bin')).toBe(true); // the worker never sees these...
+      await new Promise((r) => setTimeout(r, 300)); // ...but the client reports them
+      for (let i = 8; i < 12; i++) expect(await readDirect(`f${i}.bin`)).toBe(false); // evicts the least recently used
+      expect(await readDirect('f0.bin')).toBe(true); // kept: it was read recently
+      expect(await readDirect('f1.bin')).toBe(false); // evicted
+    } finally {
+      await client.close();
+      await lru.stop();
+      await rm(data, { recursive: true, force: true });
+      await rm(ram, { recursive: true, force: true });
+    }
+  });
 });

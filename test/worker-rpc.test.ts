@@ -32,6 +32,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Touch through the raw stub: the typed client only sends keys it formed itself. */
+function touch(pageKeys: string[]): Promise<{ touched: number }> {
+  return new Promise((resolve, reject) =>
+    client.stub.touch({ pageKeys }, { deadline: new Date(Date.now() + 10_000) }, (err: Error | null, res: { touched: number }) => (err ? reject(err) : resolve(res))),
+  );
+}
+
 async function codeOf(p: Promise<unknown>): Promise<{ code: number; details: string }> {
   try {
     await p;
@@ -127,6 +134,7 @@ describe('worker request validation', () => {
     ['load with nothing to load', () => client.load({}), grpc.status.INVALID_ARGUMENT, /at least one/],
     ['load with absurd concurrency', () => client.load({ paths: ['/data'], concurrency: 100_000 }), grpc.status.INVALID_ARGUMENT, /concurrency/],
     ['load of an escaping path', () => client.load({ items: [{ path: '/data/../x' }] }), grpc.status.INVALID_ARGUMENT, /items\[0\]\.path/],
+    ['touch of an oversized page key', () => touch(['x'.repeat(20_000)]), grpc.status.INVALID_ARGUMENT, /page_keys/],
   ];
   for (const [name, call, code, message] of cases) {
     it(`refuses ${name} with a clear status`, async () => {

@@ -223,6 +223,16 @@ export class WorkerConnection {
     });
   }
 
+  /** Tells the worker which of its pages were read straight from its RAM disk; resolves with how many it still holds. */
+  touch(pageKeys: string[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.stub.touch({ pageKeys }, { deadline: this.deadline(Math.min(this.timeoutMs, 5000)) }, (err: grpc.ServiceError | null, res: any) => {
+        if (err) reject(fromGrpcError(err, this.id));
+        else resolve(Number(res?.touched ?? 0));
+      });
+    });
+  }
+
   stats(): Promise<WorkerStats> {
     return new Promise((resolve, reject) => {
       this.stub.stats({}, { deadline: this.deadline(Math.min(this.timeoutMs, 5000)) }, (err: grpc.ServiceError | null, res: any) => {

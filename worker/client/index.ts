@@ -36,6 +36,8 @@ export interface ClientOptions {
   metaTtlMs?: number;
   /** Read pages that a worker on this host keeps on a RAM disk straight from its files (default true). */
   shortCircuit?: boolean;
+  /** How often the pages read that way are reported to their workers' eviction policies (default 1000 ms). */
+  shortCircuitTouchMs?: number;
   logger?: Logger;
 }
 
@@ -69,6 +71,7 @@ class HoardClient implements DataClient {
   private readonly listCache: TtlCache<FileInfo[]>;
   private readonly readAhead: ReadAhead;
   private readonly local: ShortCircuitReader | undefined;
+  private touchTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger | undefined;
 
   constructor(opts: ClientOptions) {
@@ -94,6 +97,21 @@ class HoardClient implements DataClient {
     this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
     this.readAhead = new ReadAhead((file, o, l, into) => this.fetchRange(file, o, l, into), readAheadBytes, bufferBytes);
     this.local = opts.shortCircuit === false ? undefined : new ShortCircuitReader(opts.logger);
+    if (this.local) {
+      this.touchTimer = setInterval(() => this.reportTouched(), positiveInt(opts.shortCircuitTouchMs, 1000, 'shortCircuitTouchMs'));
+      this.touchTimer.unref();
+    }
+  }
+
+  /** Tells each worker which of its pages were read straight from its RAM disk, so its LRU/LFU counts them. */
+  private reportTouched(): void {
+    const touched = this.local?.drainTouched();
+    if (!touched || touched.size === 0) return;
+    for (const c of this.pool.all()) {
+      const keys = touched.get(c.id);
+      // Best effort: a lost report only makes eviction slightly less exact.
+      if (keys) c.touch(keys).catch((e: unknown) => this.logger?.debug({ worker: c.id, err: (e as Error).message }, 'touch failed'));
+    }
   }
 
   /**
@@ -279,6 +297,7 @@ class HoardClient implements DataClient {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.touchTimer);
     this.readAhead.clear();
     this.pool.close();
     await this.direct?.close();

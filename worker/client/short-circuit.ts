@@ -7,6 +7,9 @@ import { fileId, pageKey, pageLength, pageSpan } from '../store/page-key.js';
 import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
 import type { FileRef } from './readahead.js';
 
+/** Pages remembered per worker between two Touch calls; more in one interval are not reported. */
+const MAX_TOUCHED = 65_536;
+
 /**
  * The client side of short-circuit reads (worker/store/short-circuit.ts): pages a worker on this
  * host keeps as files on a RAM file system are read straight from those files. Reads are
@@ -22,6 +25,8 @@ export class ShortCircuitReader {
   private page: Buffer | undefined;
   /** Pages served from page files, for tests and logs. */
   pagesRead = 0;
+  /** Keys read directly since the last flush, per worker: the worker's eviction policy must hear of them. */
+  private readonly touched = new Map<string, Set<string>>();
 
   constructor(private readonly logger?: Logger) {}
 
@@ -51,10 +56,24 @@ export class ShortCircuitReader {
     if (span === undefined || span.end - span.start !== length) return undefined;
     const out = dest !== undefined && dest.length >= length ? dest.subarray(0, length) : Buffer.allocUnsafe(length);
     const fid = fileId(file.path, file.version);
+    const keys: string[] = [];
     for (let index = span.firstPage; index <= span.lastPage; index++) {
-      if (!this.readPage(sc, pageKey(fid, index), index, file.size, offset, out)) return undefined;
+      const key = pageKey(fid, index);
+      if (!this.readPage(sc, key, index, file.size, offset, out)) return undefined;
+      keys.push(key);
     }
-    this.pagesRead += span.lastPage - span.firstPage + 1;
+    this.pagesRead += keys.length;
+    let seen = this.touched.get(workerId);
+    if (seen === undefined) this.touched.set(workerId, (seen = new Set()));
+    for (const k of keys) if (seen.size < MAX_TOUCHED) seen.add(k);
+    return out;
+  }
+
+  /** Hands over, per worker, the pages read directly since the last call (for Touch). */
+  drainTouched(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [id, keys] of this.touched) if (keys.size > 0) out.set(id, [...keys]);
+    this.touched.clear();
     return out;
   }
 

@@ -3,6 +3,7 @@ import { HoardError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReaderStats } from '../store/types.js';
+import { MAX_KEY_BYTES } from '../store/page-file.js';
 import type { ShortCircuitInfo } from '../store/short-circuit.js';
 import type { UfsEntry } from '../ufs/types.js';
 import { logFailure, statusNameOf, toServiceError } from './errors.js';
@@ -15,7 +16,7 @@ import { requestCount, requestPath, requestVersion } from './validate.js';
 export interface WorkerContext {
   id: string;
   meta: MetadataSource;
-  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats };
+  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats; touch(keys: string[]): number };
   chunkSize: number;
   pageSize: number;
   /** Where clients on this host may read the MEM tier's page files (Stats), if they may. */
@@ -108,6 +109,8 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
       ctx.logger.info({ ...final, failedPaths: undefined, cancelled: signal.aborted }, 'load finished');
     }),
 
+    Touch: unary<{ pageKeys?: unknown }, object>('Touch', async (req) => ({ touched: ctx.reader.touch(touchKeys(req.pageKeys)) })),
+
     Stats: unary<unknown, object>('Stats', async () => {
       const s = ctx.reader.stats();
       return {
@@ -166,4 +169,15 @@ function send<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T, signal: Ab
 
 export function toWire(e: UfsEntry): WireFileInfo {
   return { path: e.path, name: e.name, isDir: e.isDir, size: e.size, mtimeMs: Math.floor(e.mtimeMs), version: e.version };
+}
+
+/** At most this many keys per Touch: a client flushes what it read in the last second. */
+const MAX_TOUCH_KEYS = 65_536;
+
+function touchKeys(raw: unknown): string[] {
+  const keys = raw === undefined || raw === null ? [] : raw;
+  if (!Array.isArray(keys) || keys.length > MAX_TOUCH_KEYS || keys.some((k) => typeof k !== 'string' || k.length > MAX_KEY_BYTES)) {
+    throw new HoardError('INVALID_ARGUMENT', `page_keys: expected at most ${MAX_TOUCH_KEYS} page keys (path NUL version NUL index), each under ${MAX_KEY_BYTES} bytes`);
+  }
+  return keys as string[];
 }

@@ -173,6 +173,13 @@ export class CachedReader {
     return span.end - span.start;
   }
 
+  /** Reads that clients made straight from the page files (short-circuit): how many pages were still cached. */
+  touch(keys: string[]): number {
+    let n = 0;
+    for (const k of keys) if (this.store.touch(k)) n++;
+    return n;
+  }
+
   stats(): ReaderStats {
     return { ...this.store.stats(), hits: this.hits, misses: this.misses, ufsBytesRead: this.ufsBytesRead };
   }

@@ -63,6 +63,13 @@ export class DiskTier implements Watermarks {
     return this.index.size;
   }
 
+  /** Counts a read the tier did not serve itself (a short-circuit read); false if not here. */
+  touch(key: string): boolean {
+    if (!this.index.has(key)) return false;
+    this.policy.touch(key);
+    return true;
+  }
+
   /** Indexed or being written: either way no second copy is needed. */
   has(key: string): boolean {
     return this.index.has(key) || this.writing.has(key);

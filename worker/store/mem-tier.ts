@@ -30,6 +30,13 @@ export class MemTier implements Watermarks {
     return this.pages.has(key);
   }
 
+  /** Counts a read the tier did not serve itself (a short-circuit read); false if not here. */
+  touch(key: string): boolean {
+    if (!this.pages.has(key)) return false;
+    this.policy.touch(key);
+    return true;
+  }
+
   get(key: string): Buffer | undefined {
     const data = this.pages.get(key);
     if (data !== undefined) this.policy.touch(key);

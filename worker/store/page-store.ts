@@ -91,6 +91,13 @@ export class PageStore {
   }
 
   /** Whether some tier holds (or is writing) the page, without reading it. */
+  /** Tells every tier holding the page that it was just read; false if no tier holds it. */
+  touch(key: string): boolean {
+    let found = false;
+    for (const t of this.tiers) found = t.touch(key) || found;
+    return found;
+  }
+
   has(key: string): boolean {
     if (this.demoting.has(key)) return true;
     for (const t of this.tiers) if (t.has(key)) return true;
