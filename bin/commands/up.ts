@@ -53,10 +53,15 @@ interface UpPlan {
   ramDisk: string | undefined;
 }
 
-/** /dev/shm/hoard-<uid>/<cache dir digest>: one per cache dir, so two `hoard up`s never share it. */
-function defaultRamDisk(cacheDir: string): string | undefined {
+/**
+ * /dev/shm/hoard-<uid>/<cache dir digest> (one per cache dir, so two `hoard up`s never share it)
+ * when /dev/shm is a RAM file system with room for every worker's memory tier; otherwise none,
+ * and the memory tier stays in the workers' heap (a container's 64 MiB /dev/shm, say).
+ */
+function defaultRamDisk(cacheDir: string, bytes: number): string | undefined {
   try {
-    if (!RAM_FS_TYPES.has(Number(statfsSync('/dev/shm').type))) return undefined;
+    const st = statfsSync('/dev/shm');
+    if (!RAM_FS_TYPES.has(Number(st.type)) || Number(st.bavail) * Number(st.bsize) < bytes) return undefined;
   } catch {
     return undefined;
   }
@@ -72,7 +77,7 @@ function plan(flags: UpFlags): UpPlan {
   const pageSize = parseSize(flags.pageSize, '--page-size');
   if (pageSize < 4096) throw new Error(`--page-size: ${flags.pageSize} is below 4Ki; use e.g. 1Mi`);
   const cacheDir = resolve(flags.cacheDir ?? defaultCacheDir());
-  const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? resolve(flags.ramDisk) : defaultRamDisk(cacheDir);
+  const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? resolve(flags.ramDisk) : defaultRamDisk(cacheDir, workers * mem);
   return { cacheDir, mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize, ramDisk };
 }
 
