@@ -42,6 +42,8 @@ export interface ClientOptions {
 }
 
 const MiB = 1024 * 1024;
+/** Short-circuit reads at least this long go through libuv's threads (ShortCircuitReader.readAsync). */
+const LOCAL_ASYNC_BYTES = MiB;
 
 function positiveInt(v: number | undefined, dflt: number, field: string, min = 1): number {
   if (v === undefined) return dflt;
@@ -238,7 +240,9 @@ class HoardClient implements DataClient {
       async (c) => {
         const local = this.local;
         if (local) {
-          const b = local.read(c.id, file, offset, length, into);
+          // Small reads copy at once; read-ahead pieces copy on libuv's threads, so the FUSE
+          // requests queued behind them are not held up by megabytes of copying.
+          const b = length >= LOCAL_ASYNC_BYTES ? await local.readAsync(c.id, file, offset, length, into) : local.read(c.id, file, offset, length, into);
           if (b !== undefined) return b;
           local.probe(c.id, () => c.stats());
         }

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readvSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from '../store/checksum.js';
 import type { Logger } from '../../lib/log.js';
@@ -6,6 +7,19 @@ import { decodeHeader, FIXED_HEADER, pageFileName } from '../store/page-file.js'
 import { fileId, pageKey, pageLength, pageSpan } from '../store/page-key.js';
 import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
 import type { FileRef } from './readahead.js';
+
+/** One page of a read: its key and file, its length, and the part of it the read wants. */
+interface PageRead {
+  key: string;
+  file: string;
+  expected: number;
+  headerLength: number;
+  pageStart: number;
+  /** The wanted part, as absolute file offsets, and the read's own offset (where out begins). */
+  from: number;
+  to: number;
+  offset: number;
+}
 
 /** Pages remembered per worker between two Touch calls; more in one interval are not reported. */
 const MAX_TOUCHED = 65_536;
@@ -48,25 +62,24 @@ export class ShortCircuitReader {
   /**
    * [offset, offset+length) of `file` (within its size) from worker `workerId`'s page files,
    * into `dest` (or a new buffer); undefined unless every page was there and intact.
+   * Synchronous: for small reads, where a thread hand-off would cost more than the copy.
    */
   read(workerId: string, file: FileRef, offset: number, length: number, dest?: Buffer): Buffer | undefined {
-    const sc = this.dirs.get(workerId);
-    if (sc === undefined || file.version === '') return undefined;
-    const span = pageSpan(file.size, offset, length, sc.pageSize);
-    if (span === undefined || span.end - span.start !== length) return undefined;
-    const out = dest !== undefined && dest.length >= length ? dest.subarray(0, length) : Buffer.allocUnsafe(length);
-    const fid = fileId(file.path, file.version);
-    const keys: string[] = [];
-    for (let index = span.firstPage; index <= span.lastPage; index++) {
-      const key = pageKey(fid, index);
-      if (!this.readPage(sc, key, index, file.size, offset, out)) return undefined;
-      keys.push(key);
-    }
-    this.pagesRead += keys.length;
-    let seen = this.touched.get(workerId);
-    if (seen === undefined) this.touched.set(workerId, (seen = new Set()));
-    for (const k of keys) if (seen.size < MAX_TOUCHED) seen.add(k);
-    return out;
+    const plan = this.plan(workerId, file, offset, length, dest);
+    if (plan === undefined) return undefined;
+    for (const page of plan.pages) if (!this.readPageSync(plan.sc, page, plan.out)) return undefined;
+    this.served(workerId, plan.pages);
+    return plan.out;
+  }
+
+  /** Like read(), with the file I/O on libuv's threads: for large ranges (read-ahead pieces), whose copies would otherwise hold up every FUSE request behind them. */
+  async readAsync(workerId: string, file: FileRef, offset: number, length: number, dest?: Buffer): Promise<Buffer | undefined> {
+    const plan = this.plan(workerId, file, offset, length, dest);
+    if (plan === undefined) return undefined;
+    const ok = await Promise.all(plan.pages.map((page) => this.readPageAsync(plan.sc, page, plan.out)));
+    if (ok.includes(false)) return undefined;
+    this.served(workerId, plan.pages);
+    return plan.out;
   }
 
   /** Hands over, per worker, the pages read directly since the last call (for Touch). */
@@ -77,39 +90,87 @@ export class ShortCircuitReader {
     return out;
   }
 
-  /** Copies the part of page `index` inside [offset, offset+out.length) into out; false if the page is not usable. */
-  private readPage(sc: ShortCircuitInfo, key: string, index: number, size: number, offset: number, out: Buffer): boolean {
-    const expected = pageLength(size, index, sc.pageSize);
-    const pageStart = index * sc.pageSize;
-    const from = Math.max(offset, pageStart);
-    const to = Math.min(offset + out.length, pageStart + expected);
-    const headerLength = FIXED_HEADER + Buffer.byteLength(key);
-    if (this.header.length < headerLength) this.header = Buffer.allocUnsafe(headerLength);
+  private plan(workerId: string, file: FileRef, offset: number, length: number, dest?: Buffer): { sc: ShortCircuitInfo; out: Buffer; pages: PageRead[] } | undefined {
+    const sc = this.dirs.get(workerId);
+    if (sc === undefined || file.version === '') return undefined;
+    const span = pageSpan(file.size, offset, length, sc.pageSize);
+    if (span === undefined || span.end - span.start !== length) return undefined;
+    const out = dest !== undefined && dest.length >= length ? dest.subarray(0, length) : Buffer.allocUnsafe(length);
+    const fid = fileId(file.path, file.version);
+    const pages: PageRead[] = [];
+    for (let index = span.firstPage; index <= span.lastPage; index++) {
+      const key = pageKey(fid, index);
+      const expected = pageLength(file.size, index, sc.pageSize);
+      const pageStart = index * sc.pageSize;
+      const from = Math.max(offset, pageStart);
+      const to = Math.min(offset + length, pageStart + expected);
+      pages.push({ key, file: pageFileName(join(sc.dir, 'pages'), key), expected, headerLength: FIXED_HEADER + Buffer.byteLength(key), pageStart, from, to, offset });
+    }
+    return { sc, out, pages };
+  }
+
+  private served(workerId: string, pages: PageRead[]): void {
+    this.pagesRead += pages.length;
+    let seen = this.touched.get(workerId);
+    if (seen === undefined) this.touched.set(workerId, (seen = new Set()));
+    for (const p of pages) if (seen.size < MAX_TOUCHED) seen.add(p.key);
+  }
+
+  /** A whole page lands in place; a part of one is read whole (to check it), then cut. */
+  private target(p: PageRead, out: Buffer, scratch: () => Buffer): Buffer {
+    return p.from === p.pageStart && p.to === p.pageStart + p.expected ? out.subarray(p.from - p.offset, p.to - p.offset) : scratch();
+  }
+
+  private readPageSync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): boolean {
+    if (this.header.length < p.headerLength) this.header = Buffer.allocUnsafe(p.headerLength);
+    const header = this.header.subarray(0, p.headerLength);
+    const target = this.target(p, out, () => this.scratch(p.expected));
     let fd: number;
     try {
-      fd = openSync(pageFileName(join(sc.dir, 'pages'), key), 'r');
+      fd = openSync(p.file, 'r');
     } catch {
       return false; // not cached there (or evicted meanwhile)
     }
     try {
-      if (readSync(fd, this.header, 0, headerLength, 0) !== headerLength) return false;
-      const h = decodeHeader(this.header.subarray(0, headerLength));
-      if (typeof h === 'string' || h.key !== key || h.dataLength !== expected) return false;
-      // A whole page lands in place; a part of one is read whole, checked, then cut.
-      const whole = from === pageStart && to === pageStart + expected;
-      const target = whole ? out.subarray(from - offset, to - offset) : this.scratch(expected);
-      if (readSync(fd, target, 0, expected, headerLength) !== expected) return false;
-      if (crc32(target) !== h.dataCrc) {
-        this.logger?.warn({ dir: sc.dir, page: key }, 'short-circuit: page file failed its checksum; reading through the worker');
-        return false;
-      }
-      if (!whole) target.copy(out, from - offset, from - pageStart, to - pageStart);
-      return true;
+      return readvSync(fd, [header, target], 0) === p.headerLength + p.expected && this.check(sc, p, header, target, out);
     } catch {
       return false;
     } finally {
       closeSync(fd);
     }
+  }
+
+  private async readPageAsync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): Promise<boolean> {
+    const header = Buffer.allocUnsafe(p.headerLength);
+    const target = this.target(p, out, () => Buffer.allocUnsafe(p.expected));
+    let fh: FileHandle;
+    try {
+      fh = await open(p.file, 'r');
+    } catch {
+      return false;
+    }
+    try {
+      const { bytesRead } = await fh.readv([header, target], 0);
+      return bytesRead === p.headerLength + p.expected && this.check(sc, p, header, target, out);
+    } catch {
+      return false;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** Header, key, length and data checksum; then the wanted part of a page read whole is copied out. */
+  private check(sc: ShortCircuitInfo, p: PageRead, header: Buffer, target: Buffer, out: Buffer): boolean {
+    const h = decodeHeader(header);
+    if (typeof h === 'string' || h.key !== p.key || h.dataLength !== p.expected) return false;
+    if (crc32(target) !== h.dataCrc) {
+      this.logger?.warn({ dir: sc.dir, page: p.key }, 'short-circuit: page file failed its checksum; reading through the worker');
+      return false;
+    }
+    if (target.buffer !== out.buffer || target.byteOffset !== out.byteOffset + (p.from - p.offset)) {
+      target.copy(out, p.from - p.offset, p.from - p.pageStart, p.to - p.pageStart);
+    }
+    return true;
   }
 
   private scratch(n: number): Buffer {
