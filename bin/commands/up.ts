@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { createHash } from 'node:crypto';
-import { statfsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { mountTableFromArgs, type MountTable } from '../../lib/mounts.js';
 import { formatSize, parseSize } from '../../lib/units.js';
 import { detachMount, isMountPoint } from '../../csi/fuse/stale-mount.js';
-import { RAM_FS_TYPES } from '../../worker/store/short-circuit.js';
+import { statRamFs } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
 
@@ -60,8 +59,8 @@ interface UpPlan {
  */
 function defaultRamDisk(cacheDir: string, bytes: number): string | undefined {
   try {
-    const st = statfsSync('/dev/shm');
-    if (!RAM_FS_TYPES.has(Number(st.type)) || Number(st.bavail) * Number(st.bsize) < bytes) return undefined;
+    const st = statRamFs('/dev/shm');
+    if (!st.ram || st.freeBytes < bytes) return undefined;
   } catch {
     return undefined;
   }

@@ -85,22 +85,11 @@ export class CachedReader {
    */
   async readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]> {
     if (info.isDir) throw new HoardError('IS_DIRECTORY', `${info.path} is a directory`);
-    const hot = this.peekSlices(info, offset, length);
-    if (hot !== undefined) return hot;
-    const span = pageSpan(info.size, offset, length, this.pageSize);
-    if (!span) return [];
-    const fid = fileId(info.path, versionOf(info));
-    const count = span.lastPage - span.firstPage + 1;
-    // Filled, not sparse: fill() maps over every slot.
-    const pages: (Buffer | undefined)[] = new Array<Buffer | undefined>(count).fill(undefined);
-    // Some page is not in memory: take the ones that are, fill() finds or fetches the rest.
-    for (let i = 0; i < count; i++) {
-      const index = span.firstPage + i;
-      const data = this.store.peek(pageKey(fid, index));
-      if (data !== undefined && data.length === pageLength(info.size, index, this.pageSize)) pages[i] = data;
-    }
-    await this.fill(info, fid, span.firstPage, pages);
-    return slices(pages as Buffer[], span, this.pageSize);
+    const hot = this.memoryPages(info, offset, length);
+    if (hot === undefined) return [];
+    if (hot.missing > 0) await this.fill(info, hot.fid, hot.span.firstPage, hot.pages);
+    else this.countHits(hot.pages.length);
+    return slices(hot.pages as Buffer[], hot.span, this.pageSize);
   }
 
   /**
@@ -109,20 +98,33 @@ export class CachedReader {
    */
   peekSlices(info: UfsEntry, offset: number, length: number): Buffer[] | undefined {
     if (info.isDir) return undefined;
+    const hot = this.memoryPages(info, offset, length);
+    if (hot === undefined) return [];
+    if (hot.missing > 0) return undefined;
+    this.countHits(hot.pages.length);
+    return slices(hot.pages as Buffer[], hot.span, this.pageSize);
+  }
+
+  /** The range's pages as MEM holds them (synchronous, no disk), with how many are missing; undefined for an empty range. */
+  private memoryPages(info: UfsEntry, offset: number, length: number): { span: PageSpan; fid: string; pages: (Buffer | undefined)[]; missing: number } | undefined {
     const span = pageSpan(info.size, offset, length, this.pageSize);
-    if (!span) return [];
+    if (!span) return undefined;
     const fid = fileId(info.path, versionOf(info));
-    const count = span.lastPage - span.firstPage + 1;
-    const pages: Buffer[] = [];
-    for (let i = 0; i < count; i++) {
+    // Filled, not sparse: fill() maps over every slot.
+    const pages: (Buffer | undefined)[] = new Array<Buffer | undefined>(span.lastPage - span.firstPage + 1).fill(undefined);
+    let missing = 0;
+    for (let i = 0; i < pages.length; i++) {
       const index = span.firstPage + i;
       const data = this.store.peek(pageKey(fid, index));
-      if (data === undefined || data.length !== pageLength(info.size, index, this.pageSize)) return undefined;
-      pages.push(data);
+      if (data !== undefined && data.length === pageLength(info.size, index, this.pageSize)) pages[i] = data;
+      else missing++;
     }
-    this.hits += count;
-    this.metrics.hits.inc(count);
-    return slices(pages, span, this.pageSize);
+    return { span, fid, pages, missing };
+  }
+
+  private countHits(n: number): void {
+    this.hits += n;
+    this.metrics.hits.inc(n);
   }
 
   /** Pulls the pages of a range into the cache without returning them; resolves to the range's byte count. */
@@ -241,9 +243,8 @@ export class CachedReader {
     // reader, so this run reads on ahead of it.
     flush(this.readAheadPages > 0 && run.length > 0 && this.followsCached(fid, first + run[0]));
     const misses = pages.length - hits;
-    this.hits += hits;
+    if (hits > 0) this.countHits(hits);
     this.misses += misses;
-    if (hits > 0) this.metrics.hits.inc(hits);
     if (misses > 0) this.metrics.misses.inc(misses);
     await Promise.all(waits);
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statfsSync } from 'node:fs';
-import { mkdir, rename, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HoardError } from '../../lib/errors.js';
 
@@ -13,7 +13,14 @@ import { HoardError } from '../../lib/errors.js';
 
 const MARKER = 'short-circuit.json';
 /** statfs f_type of tmpfs and ramfs (linux/magic.h). */
-export const RAM_FS_TYPES = new Set([0x01021994, 0x858458f6]);
+const RAM_FS_TYPES = new Set([0x01021994, 0x858458f6]);
+
+/** Whether `dir` lies on a RAM file system, its statfs type, and the bytes free there. */
+export function statRamFs(dir: string): { ram: boolean; type: number; freeBytes: number } {
+  const st = statfsSync(dir);
+  const type = Number(st.type);
+  return { ram: RAM_FS_TYPES.has(type), type, freeBytes: Number(st.bavail) * Number(st.bsize) };
+}
 
 export interface ShortCircuitInfo {
   dir: string;
@@ -24,11 +31,11 @@ export interface ShortCircuitInfo {
 /** Refuses a MEM tier directory that is not on a RAM file system: its pages would be disk pages. */
 export async function assertRamFs(dir: string, flag: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const st = await statfs(dir);
-  if (!RAM_FS_TYPES.has(Number(st.type))) {
+  const st = statRamFs(dir);
+  if (!st.ram) {
     throw new HoardError(
       'INVALID_ARGUMENT',
-      `${flag}: ${dir} is not on tmpfs or ramfs (file system type 0x${Number(st.type).toString(16)}); use a directory under /dev/shm, mount a tmpfs there, or make it an SSD tier`,
+      `${flag}: ${dir} is not on tmpfs or ramfs (file system type 0x${st.type.toString(16)}); use a directory under /dev/shm, mount a tmpfs there, or make it an SSD tier`,
     );
   }
 }
@@ -49,7 +56,7 @@ export async function publishShortCircuit(dir: string, workerId: string, pageSiz
 export function verifyShortCircuit(info: ShortCircuitInfo): boolean {
   try {
     const marker = JSON.parse(readFileSync(join(info.dir, MARKER), 'utf8')) as { token?: unknown; pageSize?: unknown };
-    return marker.token === info.token && marker.pageSize === info.pageSize && RAM_FS_TYPES.has(Number(statfsSync(info.dir).type));
+    return marker.token === info.token && marker.pageSize === info.pageSize && statRamFs(info.dir).ram;
   } catch {
     return false;
   }
