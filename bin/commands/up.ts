@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,6 +51,8 @@ interface UpPlan {
   pageSize: number;
   /** Where the workers keep their memory tier as page files (tmpfs), if they do. */
   ramDisk: string | undefined;
+  /** True when hoard up chose ramDisk itself (and may remove the directory, not just its workers' folders). */
+  ownRamDisk: boolean;
 }
 
 /**
@@ -76,8 +79,17 @@ function plan(flags: UpFlags): UpPlan {
   const pageSize = parseSize(flags.pageSize, '--page-size');
   if (pageSize < 4096) throw new Error(`--page-size: ${flags.pageSize} is below 4Ki; use e.g. 1Mi`);
   const cacheDir = resolve(flags.cacheDir ?? defaultCacheDir());
-  const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? resolve(flags.ramDisk) : defaultRamDisk(cacheDir, workers * mem);
-  return { cacheDir, mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize, ramDisk };
+  const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? chosenRamDisk(flags.ramDisk) : defaultRamDisk(cacheDir, workers * mem);
+  return { cacheDir, mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize, ramDisk, ownRamDisk: ramDisk !== undefined && !flags.ramDisk };
+}
+
+/** The user's --ram-disk, checked before any worker starts: it must be on tmpfs or ramfs. */
+function chosenRamDisk(raw: string): string {
+  const dir = resolve(raw);
+  mkdirSync(dir, { recursive: true });
+  const st = statRamFs(dir);
+  if (!st.ram) throw new Error(`--ram-disk: ${dir} is not on tmpfs or ramfs (file system type 0x${st.type.toString(16)}); use a directory under /dev/shm, or --no-ram-disk`);
+  return dir;
 }
 
 async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: MountTable; what: string }> {
@@ -115,8 +127,9 @@ async function runUp(flags: UpFlags): Promise<void> {
     // A mount process killed hard leaves its mount behind: never hand the user a dead directory.
     if (await isMountPoint(p.mountDir)) await detachMount(p.mountDir).catch(() => undefined);
     await Promise.all(workers.map((w) => stopChild(w, STOP_GRACE_MS)));
-    // RAM-disk pages are memory: give it back, as a stopped worker gives back its heap.
-    if (p.ramDisk) await rm(p.ramDisk, { recursive: true, force: true }).catch(() => undefined);
+    // RAM-disk pages are memory: give it back, as a stopped worker gives back its heap. Only the
+    // workers' own folders go: a --ram-disk directory may hold things that are not ours.
+    if (p.ramDisk) await removeRamDisk(p.ramDisk, p.workers, p.ownRamDisk);
     say(`unmounted ${p.mountDir} and stopped ${workers.length} worker(s)`);
     if (json) process.stdout.write(JSON.stringify({ event: 'stopped', dir: p.mountDir }) + '\n');
     process.exit(code);
@@ -163,6 +176,11 @@ async function runUp(flags: UpFlags): Promise<void> {
   }
 }
 
+async function removeRamDisk(dir: string, workers: number, own: boolean): Promise<void> {
+  await Promise.all(Array.from({ length: workers }, (_, i) => rm(join(dir, `worker-${i}`), { recursive: true, force: true }).catch(() => undefined)));
+  if (own) await rmdir(dir).catch(() => undefined);
+}
+
 function list(workers: Child[]): string[] {
   return workers.map((w) => `${w.name}=${String(w.ready.grpc)}`);
 }
@@ -175,7 +193,7 @@ export function upCommand(): Command {
     .option('--workers <n>', 'local cache workers to start', '2')
     .option('--cache-dir <dir>', `cache pages, logs, mount table and the sample dataset (default ${defaultCacheDir()})`)
     .option('--mem <size>', 'memory cache per worker (0 = none)', '256Mi')
-    .option('--ram-disk <dir>', 'keep the memory cache as page files in this tmpfs directory, which the mount reads directly (default: under /dev/shm when it is tmpfs; removed at exit)')
+    .option('--ram-disk <dir>', 'keep the memory cache as page files in this tmpfs directory, which the mount reads directly; the workers\' folders in it are removed at exit (default: a directory under /dev/shm when it is tmpfs with room)')
     .option('--no-ram-disk', 'keep the memory cache in the workers\' heap; every read then goes through a worker')
     .option('--disk <size>', 'disk cache per worker, under --cache-dir (0 = none)', '1Gi')
     .option('--page-size <size>', 'cache page size', '1Mi')
