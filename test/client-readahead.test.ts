@@ -105,7 +105,59 @@ describe('ReadAhead', () => {
   });
 });
 
+describe('ReadAhead answering at once', () => {
+  it('returns a plain byte count when the bytes are at hand (an arrived piece, or fetchNow), a promise otherwise', async () => {
+    const data = randomBytes(8 * MiB);
+    const file = ref('/f', 'v1', data.length);
+    const src = source({ v1: data });
+    let nowCalls = 0;
+    // fetchNow knows only the first 256 KiB (as a RAM disk holding some pages would).
+    const fetchNow = (_f: FileRef, offset: number, length: number, into?: Buffer): Buffer | undefined => {
+      nowCalls++;
+      if (offset + length > 256 * KiB) return undefined;
+      const out = into ?? Buffer.allocUnsafe(length);
+      data.copy(out, 0, offset, offset + length);
+      return out;
+    };
+    const ra = new ReadAhead(src.fetch, 2 * MiB, 8 * MiB, fetchNow);
+    const dest = Buffer.alloc(128 * KiB);
+    const first = ra.readInto(file, 0, 128 * KiB, dest);
+    expect(first).toBe(128 * KiB); // from fetchNow, no promise
+    expect(dest.equals(data.subarray(0, 128 * KiB))).toBe(true);
+    // Far from anything known: a promise, through the async fetcher.
+    const far = ra.readInto(file, 6 * MiB, 128 * KiB, dest);
+    expect(far).toBeInstanceOf(Promise);
+    expect(await far).toBe(128 * KiB);
+    expect(dest.equals(data.subarray(6 * MiB, 6 * MiB + 128 * KiB))).toBe(true);
+    // A sequential stream: once its pieces arrived, reads inside them are answered at once.
+    let sync = 0;
+    for (let off = 0; off < 4 * MiB; off += 128 * KiB) {
+      const r = ra.readInto(file, off, 128 * KiB, dest);
+      if (typeof r === 'number') sync++;
+      expect(await r).toBe(128 * KiB);
+      expect(dest.equals(data.subarray(off, off + 128 * KiB))).toBe(true);
+      await new Promise((r) => setTimeout(r, 2)); // let prefetches land
+    }
+    expect(sync).toBeGreaterThan(20);
+    expect(nowCalls).toBeGreaterThan(0);
+  });
+});
+
 describe('TtlCache', () => {
+  it('peek answers only fresh values, never errors, and never loads', async () => {
+    const c = new TtlCache<number>(60_000, 10, () => true);
+    expect(c.peek('a')).toBeUndefined();
+    c.set('a', 1);
+    expect(c.peek('a')).toBe(1);
+    await expect(c.get('b', () => Promise.reject(new Error('missing')))).rejects.toThrow('missing');
+    expect(c.peek('b')).toBeUndefined();
+    const short = new TtlCache<number>(1);
+    short.set('x', 5);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(short.peek('x')).toBeUndefined();
+  });
+
+
   it('coalesces concurrent loads and caches chosen errors', async () => {
     let loads = 0;
     const c = new TtlCache<number>(60_000, 10, (e) => (e as Error).message === 'missing');

@@ -46,6 +46,10 @@ export class FolderClient implements DataClient {
     return this.info(path);
   }
 
+  peekStat(): FileInfo | undefined {
+    return undefined; // no cache: every lookup reaches the folder
+  }
+
   async list(path: string): Promise<FileInfo[]> {
     const dir = await this.info(path);
     if (!dir.isDir) throw new HoardError('NOT_DIRECTORY', `${path}: not a directory`);

@@ -68,6 +68,13 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
         expect(sha256(await client.read('/data/big.bin', off, len))).toBe(sha256(big.subarray(off, off + len)));
       }
       expect(await readDataCount()).toBe(before);
+      // A small read of a page on the RAM disk is answered at once: a number, not a promise.
+      const info = await client.stat('/data/big.bin');
+      const dest = Buffer.alloc(128 * 1024);
+      const n = client.readInto('/data/big.bin', 3 * MiB + 5, dest, dest.length, info);
+      expect(n).toBe(dest.length);
+      expect(dest.equals(big.subarray(3 * MiB + 5, 3 * MiB + 5 + dest.length))).toBe(true);
+      expect(client.peekStat('/data/big.bin')).toEqual(info);
     } finally {
       await client.close();
     }

@@ -45,6 +45,15 @@ export function createHoardOps(ctx: OpsContext) {
     };
   };
 
+  // A path FUSE hands us is one the client accepts; a refusal just means "ask stat".
+  const peekStat = (path: string): FileInfo | undefined => {
+    try {
+      return client.peekStat(path);
+    } catch {
+      return undefined;
+    }
+  };
+
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoFor(err);
     // ENOENT is routine (shells probe for files); anything else is worth an operator's eye.
@@ -87,6 +96,9 @@ export function createHoardOps(ctx: OpsContext) {
     },
 
     getattr(path: string, cb: Cb<[StatLike?]>) {
+      // Most lookups hit the client's metadata cache (a readdir fills it): answer those at once.
+      const known = peekStat(path);
+      if (known) return cb(0, toStat(known));
       client.stat(path).then(
         (info) => cb(0, toStat(info)),
         (err) => cb(fail('getattr', path, err)),
@@ -110,13 +122,10 @@ export function createHoardOps(ctx: OpsContext) {
 
     open(path: string, flags: number, cb: Cb<[number?]>) {
       if ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC) return process.nextTick(cb, Errno.EROFS);
-      client.stat(path).then(
-        (info) => {
-          if (info.isDir) return cb(Errno.EISDIR);
-          cb(0, handles.add({ path, info }));
-        },
-        (err) => cb(fail('open', path, err)),
-      );
+      const opened = (info: FileInfo) => (info.isDir ? cb(Errno.EISDIR) : cb(0, handles.add({ path, info })));
+      const known = peekStat(path);
+      if (known) return opened(known);
+      client.stat(path).then(opened, (err) => cb(fail('open', path, err)));
     },
 
     // fuse-native's read callback takes the byte count (or a negative errno) as its first argument.
@@ -124,10 +133,10 @@ export function createHoardOps(ctx: OpsContext) {
       const file = handles.get(fh);
       if (!file) return process.nextTick(cb, Errno.EBADF);
       if (pos >= file.info.size) return process.nextTick(cb, 0);
-      client.readInto(file.path, pos, buf, Math.min(len, buf.length, file.info.size - pos), file.info).then(
-        (n) => cb(n),
-        (err) => cb(fail('read', path, err)),
-      );
+      const n = client.readInto(file.path, pos, buf, Math.min(len, buf.length, file.info.size - pos), file.info);
+      // Warm bytes come back as a plain number: no promise, no extra event-loop turn.
+      if (typeof n === 'number') return cb(n);
+      n.then(cb, (err) => cb(fail('read', path, err)));
     },
 
     release(_path: string, fh: number, cb: Cb) {

@@ -51,6 +51,16 @@ function positiveInt(v: number | undefined, dflt: number, field: string, min = 1
   return v;
 }
 
+function checkRange(p: string, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: offset ${offset} must be a non-negative integer`);
+  if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: length ${length} must be a non-negative integer`);
+}
+
+function notDir(p: string, f: FileInfo): FileInfo {
+  if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${p}: is a directory`);
+  return f;
+}
+
 function withTimeout<T>(p: (signal: AbortSignal) => Promise<T>, ms: number, what: string): Promise<T> {
   const ac = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -97,8 +107,13 @@ class HoardClient implements DataClient {
     const notFound = (e: unknown): boolean => isHoardError(e, 'NOT_FOUND');
     this.statCache = new TtlCache<FileInfo>(metaTtlMs, 20_000, notFound);
     this.listCache = new TtlCache<FileInfo[]>(metaTtlMs, 1_000, notFound);
-    this.readAhead = new ReadAhead((file, o, l, into) => this.fetchRange(file, o, l, into), readAheadBytes, bufferBytes);
     this.local = opts.shortCircuit === false ? undefined : new ShortCircuitReader(opts.logger);
+    this.readAhead = new ReadAhead(
+      (file, o, l, into) => this.fetchRange(file, o, l, into),
+      readAheadBytes,
+      bufferBytes,
+      this.local && ((file, o, l, into) => this.fetchNow(file, o, l, into)),
+    );
     if (this.local) {
       this.touchTimer = setInterval(() => this.reportTouched(), positiveInt(opts.shortCircuitTouchMs, 1000, 'shortCircuitTouchMs'));
       this.touchTimer.unref();
@@ -168,43 +183,56 @@ class HoardClient implements DataClient {
     return entries.slice();
   }
 
+  peekStat(path: string): FileInfo | undefined {
+    return this.statCache.peek(normalizePath(path));
+  }
+
   async read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer> {
     const p = normalizePath(path);
-    const f = await this.readTarget(p, offset, length, info);
+    checkRange(p, offset, length);
+    const f = notDir(p, info ?? (await this.stat(p)));
     const out = Buffer.allocUnsafe(Math.max(0, Math.min(offset + length, f.size) - offset));
     const n = await this.readFile(p, f, offset, out.length, out);
     return n === out.length ? out : out.subarray(0, n);
   }
 
-  async readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number> {
-    if (length > dest.length) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} exceeds the ${dest.length}-byte buffer`);
-    const p = normalizePath(path);
-    return this.readFile(p, await this.readTarget(p, offset, length, info), offset, length, dest);
+  readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): number | Promise<number> {
+    try {
+      if (length > dest.length) throw new HoardError('INVALID_ARGUMENT', `read ${path}: length ${length} exceeds the ${dest.length}-byte buffer`);
+      const p = normalizePath(path);
+      checkRange(p, offset, length);
+      if (info !== undefined) return this.readFile(p, notDir(p, info), offset, length, dest);
+      return this.stat(p).then((f) => this.readFile(p, notDir(p, f), offset, length, dest));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** The checked arguments' file: `info` when the caller has it (FUSE, from open), else a stat. */
-  private async readTarget(p: string, offset: number, length: number, info?: FileInfo): Promise<FileInfo> {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: offset ${offset} must be a non-negative integer`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new HoardError('INVALID_ARGUMENT', `read ${p}: length ${length} must be a non-negative integer`);
-    const f = info ?? (await this.stat(p));
-    if (f.isDir) throw new HoardError('IS_DIRECTORY', `read ${p}: is a directory`);
-    return f;
-  }
-
-  /** Copies [offset, offset+length) of `f` (clamped at EOF) into dest through the read-ahead. */
-  private async readFile(p: string, f: FileInfo, offset: number, length: number, dest: Buffer): Promise<number> {
+  /** Copies [offset, offset+length) of `f` (clamped at EOF) into dest through the read-ahead; a number when it needed no wait. */
+  private readFile(p: string, f: FileInfo, offset: number, length: number, dest: Buffer): number | Promise<number> {
     const end = Math.min(offset + length, f.size);
     if (end <= offset) return 0;
-    try {
-      return await this.readAhead.readInto({ path: p, version: f.version, size: f.size }, offset, end - offset, dest);
-    } catch (e) {
+    const r = this.readAhead.readInto({ path: p, version: f.version, size: f.size }, offset, end - offset, dest);
+    if (typeof r === 'number') return r;
+    return r.catch((e: unknown) => {
       if (isHoardError(e, 'FAILED_PRECONDITION')) {
         // The file changed: the next stat must see the new version.
         this.statCache.delete(p);
         this.readAhead.invalidate(p);
       }
       throw e;
-    }
+    });
+  }
+
+  /**
+   * A range inside one block from this host's RAM disk, at once, when its first healthy owner
+   * keeps it there (a small read: big ones go through readAsync in fetchRange); else undefined.
+   */
+  private fetchNow(file: FileRef, offset: number, length: number, into?: Buffer): Buffer | undefined {
+    const block = Math.floor(offset / this.blockSize);
+    if (length >= LOCAL_ASYNC_BYTES || Math.floor((offset + length - 1) / this.blockSize) !== block) return undefined;
+    const owner = this.pool.candidates(`${file.path}#${block}`, this.replication).up[0];
+    return owner && this.local?.read(owner.id, file, offset, length, into);
   }
 
   /** A byte range, split at block boundaries so each block is read from its own owner. */

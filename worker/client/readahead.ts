@@ -16,6 +16,8 @@ export interface FileRef {
 }
 
 export type RangeFetcher = (file: FileRef, offset: number, length: number, into?: Buffer) => Promise<Buffer>;
+/** The same range when it can be had without waiting (bytes on this host's RAM disk), else undefined. */
+export type RangeFetcherNow = (file: FileRef, offset: number, length: number, into?: Buffer) => Buffer | undefined;
 
 interface Piece {
   start: number;
@@ -60,6 +62,7 @@ export class ReadAhead {
     private readonly fetch: RangeFetcher,
     private readonly windowBytes: number,
     private readonly maxBufferedBytes: number,
+    private readonly fetchNow?: RangeFetcherNow,
   ) {
     this.pieceBytes = Math.min(MAX_PIECE, Math.max(MIN_PIECE, Math.floor(windowBytes / 4)));
   }
@@ -76,8 +79,12 @@ export class ReadAhead {
     return n === length ? out : out.subarray(0, n);
   }
 
-  /** Copies [offset, offset+length) into dest; resolves with the byte count. */
-  async readInto(file: FileRef, offset: number, length: number, dest: Buffer): Promise<number> {
+  /**
+   * Copies [offset, offset+length) into dest. The byte count comes back as a plain number when
+   * the bytes were at hand (a piece that already arrived, or fetchNow): most FUSE reads of a
+   * warm file, which then cost no promise and no event-loop turn. Otherwise a promise.
+   */
+  readInto(file: FileRef, offset: number, length: number, dest: Buffer): number | Promise<number> {
     if (this.windowBytes <= 0 || length <= 0) return this.direct(file, offset, length, dest);
     const s = this.stream(file);
     const end = offset + length;
@@ -93,8 +100,14 @@ export class ReadAhead {
     s.lastEnd = sequential ? Math.max(s.lastEnd, end) : end;
     this.dropPieces(s, (p) => (sequential ? p.end <= offset - SEQ_SLACK : p.end <= offset || p.start >= end + this.windowBytes));
     if (s.sequential >= 1) this.prefetch(s, end);
-    const served = await this.serve(s, offset, end, dest);
-    return served ?? this.direct(file, offset, length, dest);
+    const parts = this.covering(s, offset, end);
+    if (parts === undefined) return this.direct(file, offset, length, dest);
+    if (parts.every((p) => p.ok)) return this.copyOut(parts, offset, end, dest);
+    if (parts.some((p) => p.failed)) {
+      this.abandon(s);
+      return this.direct(file, offset, length, dest);
+    }
+    return this.serveLater(s, parts, offset, end, dest).then((served) => served ?? this.direct(file, offset, length, dest));
   }
 
   /** Forget a path (e.g. the file changed). */
@@ -108,11 +121,11 @@ export class ReadAhead {
     this.pool.length = 0;
   }
 
-  private async direct(file: FileRef, offset: number, length: number, dest: Buffer): Promise<number> {
-    const data = await this.fetch(file, offset, length, dest.length >= length ? dest.subarray(0, length) : undefined);
-    // A fetcher that honoured `into` hands back a view of dest itself.
-    if (data.buffer !== dest.buffer || data.byteOffset !== dest.byteOffset) data.copy(dest, 0, 0, Math.min(length, data.length));
-    return Math.min(length, data.length);
+  private direct(file: FileRef, offset: number, length: number, dest: Buffer): number | Promise<number> {
+    const into = dest.length >= length ? dest.subarray(0, length) : undefined;
+    const now = this.fetchNow?.(file, offset, length, into);
+    if (now !== undefined) return land(now, dest, length);
+    return this.fetch(file, offset, length, into).then((data) => land(data, dest, length));
   }
 
   private stream(file: FileRef): Stream {
@@ -165,8 +178,8 @@ export class ReadAhead {
     }
   }
 
-  /** Copies [offset, end) into dest if prefetched pieces cover it contiguously and arrived intact. */
-  private async serve(s: Stream, offset: number, end: number, dest: Buffer): Promise<number | undefined> {
+  /** The prefetched pieces that cover [offset, end) contiguously, or undefined. */
+  private covering(s: Stream, offset: number, end: number): Piece[] | undefined {
     const parts: Piece[] = [];
     let at = offset;
     for (const p of s.pieces) {
@@ -175,22 +188,34 @@ export class ReadAhead {
       at = p.end;
       if (at >= end) break;
     }
-    if (at < end || parts.length === 0) return undefined;
+    return at < end || parts.length === 0 ? undefined : parts;
+  }
+
+  private copyOut(parts: Piece[], offset: number, end: number, dest: Buffer): number {
+    for (const p of parts) {
+      const from = Math.max(offset, p.start);
+      const to = Math.min(end, p.end);
+      p.buf.copy(dest, from - offset, from - p.start, to - p.start);
+    }
+    return end - offset;
+  }
+
+  /** Do not keep serving from a stream that went wrong; the next reads start over. */
+  private abandon(s: Stream): void {
+    this.dropPieces(s, () => true);
+    s.sequential = 0;
+  }
+
+  /** Waits for pieces still in flight, then copies; undefined when one of them failed. */
+  private async serveLater(s: Stream, parts: Piece[], offset: number, end: number, dest: Buffer): Promise<number | undefined> {
     for (const p of parts) p.readers++;
     try {
       await Promise.all(parts.map((p) => p.promise));
       if (parts.some((p) => !p.ok)) {
-        // Do not keep serving from a stream that went wrong; the next reads start over.
-        this.dropPieces(s, () => true);
-        s.sequential = 0;
+        this.abandon(s);
         return undefined;
       }
-      for (const p of parts) {
-        const from = Math.max(offset, p.start);
-        const to = Math.min(end, p.end);
-        p.buf.copy(dest, from - offset, from - p.start, to - p.start);
-      }
-      return end - offset;
+      return this.copyOut(parts, offset, end, dest);
     } finally {
       for (const p of parts) {
         p.readers--;
@@ -247,4 +272,10 @@ export class ReadAhead {
     this.dropPieces(s, () => true);
     this.streams.delete(path);
   }
+}
+
+/** Puts a fetcher's answer into dest (unless it was written there in place); the byte count. */
+function land(data: Buffer, dest: Buffer, length: number): number {
+  if (data.buffer !== dest.buffer || data.byteOffset !== dest.byteOffset) data.copy(dest, 0, 0, Math.min(length, data.length));
+  return Math.min(length, data.length);
 }

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from '../store/checksum.js';
 import type { Logger } from '../../lib/log.js';
-import { decodeHeader, FIXED_HEADER, pageFileName } from '../store/page-file.js';
+import { decodeHeader, FIXED_HEADER, pageFileRelative } from '../store/page-file.js';
 import { fileId, pageKey, pageLength, pageSpan } from '../store/page-key.js';
 import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
 import type { FileRef } from './readahead.js';
@@ -21,6 +21,8 @@ interface PageRead {
   offset: number;
 }
 
+/** Page file names remembered (a sha256 per page read is a measurable share of a warm read). */
+const MAX_NAMES = 65_536;
 /** Pages remembered per worker between two Touch calls; more in one interval are not reported. */
 const MAX_TOUCHED = 65_536;
 
@@ -41,6 +43,7 @@ export class ShortCircuitReader {
   pagesRead = 0;
   /** Keys read directly since the last flush, per worker: the worker's eviction policy must hear of them. */
   private readonly touched = new Map<string, Set<string>>();
+  private readonly names = new Map<string, string>();
 
   constructor(private readonly logger?: Logger) {}
 
@@ -104,9 +107,19 @@ export class ShortCircuitReader {
       const pageStart = index * sc.pageSize;
       const from = Math.max(offset, pageStart);
       const to = Math.min(offset + length, pageStart + expected);
-      pages.push({ key, file: pageFileName(join(sc.dir, 'pages'), key), expected, headerLength: FIXED_HEADER + Buffer.byteLength(key), pageStart, from, to, offset });
+      pages.push({ key, file: join(sc.dir, 'pages', this.relativeName(key)), expected, headerLength: FIXED_HEADER + Buffer.byteLength(key), pageStart, from, to, offset });
     }
     return { sc, out, pages };
+  }
+
+  private relativeName(key: string): string {
+    let name = this.names.get(key);
+    if (name === undefined) {
+      if (this.names.size >= MAX_NAMES) this.names.clear();
+      name = pageFileRelative(key);
+      this.names.set(key, name);
+    }
+    return name;
   }
 
   private served(workerId: string, pages: PageRead[]): void {

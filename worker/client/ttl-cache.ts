@@ -37,6 +37,12 @@ export class TtlCache<V> {
     return p;
   }
 
+  /** A fresh cached value, without loading (a cached error counts as absent). */
+  peek(key: string): V | undefined {
+    const hit = this.entries.get(key);
+    return hit && hit.expires > Date.now() && !('error' in hit) ? hit.value : undefined;
+  }
+
   set(key: string, value: V): void {
     if (this.ttlMs > 0) this.store(key, { expires: Date.now() + this.ttlMs, value });
   }

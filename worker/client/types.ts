@@ -48,11 +48,17 @@ export interface WorkerStats {
  */
 export interface DataClient {
   stat(path: string): Promise<FileInfo>;
+  /** The answer stat would give from its cache, at once, or undefined (then call stat). */
+  peekStat(path: string): FileInfo | undefined;
   list(path: string): Promise<FileInfo[]>;
   /** Exactly the bytes [offset, offset+length) clamped at EOF; `info` avoids a second stat. */
   read(path: string, offset: number, length: number, info?: FileInfo): Promise<Buffer>;
-  /** Like read, but copies into dest (length <= dest.length) and resolves with the byte count. */
-  readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): Promise<number>;
+  /**
+   * Like read, but copies into dest (length <= dest.length); the byte count. It comes back as a
+   * plain number when the bytes were at hand (in memory or on this host's RAM disk), so a FUSE
+   * read of warm data costs no event-loop turn; otherwise as a promise. Errors always reject.
+   */
+  readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): number | Promise<number>;
   load(paths: string[], opts: LoadOptions, onProgress: (p: LoadProgress) => void): Promise<LoadProgress>;
   stats(): Promise<WorkerStats[]>;
   close(): Promise<void>;

@@ -16,8 +16,13 @@ export const MAX_KEY_BYTES = 16 * 1024;
 
 /** Where a tier keeps a page: <pagesDir>/<2 hex>/<sha256(key)> (clients reading short-circuit compute the same). */
 export function pageFileName(pagesDir: string, key: string): string {
+  return join(pagesDir, pageFileRelative(key));
+}
+
+/** The part of pageFileName below the pages directory: "<2 hex>/<sha256(key)>". */
+export function pageFileRelative(key: string): string {
   const h = createHash('sha256').update(key).digest('hex');
-  return join(pagesDir, h.slice(0, 2), h);
+  return `${h.slice(0, 2)}/${h}`;
 }
 
 export function encodeHeader(key: string, data: Buffer): Buffer {

@@ -5,7 +5,12 @@ import { HoardError } from '../../lib/errors.js';
  * '..' is refused rather than resolved: a path that needs it is either a mistake or an attempt to
  * leave a mount, and silently collapsing it would hide both.
  */
+// Already canonical: '/' or '/'-separated non-empty segments, none '.' or '..', no NUL. FUSE
+// hands us such paths on every operation, so they skip the split below.
+const CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;
+
 export function normalizePath(p: string): string {
+  if (typeof p === 'string' && (p === '/' || CANONICAL.test(p))) return p;
   if (typeof p !== 'string') throw new HoardError('INVALID_ARGUMENT', 'path: expected a string like "/dir/file"');
   if (p.includes('\0')) throw new HoardError('INVALID_ARGUMENT', 'path: contains a NUL byte; remove it');
   if (!p.startsWith('/')) throw new HoardError('INVALID_ARGUMENT', `path "${p}": must be absolute, like "/${p}"`);
