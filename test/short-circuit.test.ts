@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type DataClient } from '../worker/client/index.js';
+import { ShortCircuitReader } from '../worker/client/short-circuit.js';
+import { pageFileName } from '../worker/store/page-file.js';
+import { fileId, pageKey } from '../worker/store/page-key.js';
 import { assertRamFs } from '../worker/store/short-circuit.js';
 import { sha256 } from './fuse-helpers.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
@@ -100,6 +103,42 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
       expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big));
       expect(await readDataCount()).toBeGreaterThan(before);
     } finally {
+      await client.close();
+    }
+  });
+
+  it('fills shared-memory read-ahead pieces on its read thread, byte-exact, and refuses a flipped page there too', async () => {
+    const client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    const reader = new ShortCircuitReader();
+    try {
+      await readUntilLocal(client, '/data/big.bin');
+      const [stats] = await client.stats();
+      const info = await client.stat('/data/big.bin');
+      const file = { path: info.path, version: info.version, size: info.size };
+      reader.probe(stats!.workerId, async () => stats!);
+      await new Promise((r) => setImmediate(r));
+      const shared = Buffer.from(new SharedArrayBuffer(6 * MiB));
+      // Whole pages at an odd place in the shared buffer, then a range that cuts pages at both ends.
+      for (const [off, len, at] of [[MiB, 4 * MiB, 100], [MiB - 7, 2 * MiB + 9, 3], [4 * MiB, big.length - 4 * MiB, 0]] as const) {
+        const got = await reader.readAsync(stats!.workerId, file, off, len, shared.subarray(at));
+        expect(got && sha256(got)).toBe(sha256(big.subarray(off, off + len)));
+        expect(got!.buffer).toBe(shared.buffer);
+      }
+      expect(reader.pagesReadByThread).toBe(4 + 4 + 2); // pages 1-4, 0-3, 4-5
+      // One flipped byte in page 2: the thread's read of any range touching it is refused...
+      const f = pageFileName(join(ramDisk, 'w0', 'pages'), pageKey(fileId(file.path, file.version), 2));
+      const fh = await open(f, 'r+');
+      const { size } = await fh.stat();
+      const b = Buffer.alloc(1);
+      await fh.read(b, 0, 1, size - 10);
+      b[0] ^= 0x01;
+      await fh.write(b, 0, 1, size - 10);
+      await fh.close();
+      expect(await reader.readAsync(stats!.workerId, file, MiB, 4 * MiB, shared)).toBeUndefined();
+      // ...and the worker drops and refetches it, so the client still gets the right bytes.
+      expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big));
+    } finally {
+      await reader.close();
       await client.close();
     }
   });

@@ -331,6 +331,7 @@ class HoardClient implements DataClient {
   async close(): Promise<void> {
     clearInterval(this.touchTimer);
     this.readAhead.clear();
+    await this.local?.close();
     this.pool.close();
     await this.direct?.close();
   }

@@ -236,8 +236,9 @@ export class ReadAhead {
     return true;
   }
 
+  // Shared memory, so a short-circuit read can fill a piece from another thread (page-read-thread.ts).
   private takeBuffer(): Buffer {
-    return this.pool.pop() ?? Buffer.allocUnsafeSlow(this.pieceBytes);
+    return this.pool.pop() ?? Buffer.from(new SharedArrayBuffer(this.pieceBytes));
   }
 
   /** A dropped piece's buffer goes back to the pool once its fetch settled and nobody copies from it. */

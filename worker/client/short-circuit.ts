@@ -1,25 +1,13 @@
 import { closeSync, openSync, readvSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from '../store/checksum.js';
 import type { Logger } from '../../lib/log.js';
-import { decodeHeader, FIXED_HEADER, pageFileRelative } from '../store/page-file.js';
+import { FIXED_HEADER, pageFileRelative } from '../store/page-file.js';
 import { fileId, pageKey, pageLength, pageSpan } from '../store/page-key.js';
 import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
+import { checkPage, wholePage, type PageRead, type PageVerdict } from './page-check.js';
+import { PageReadThread } from './page-read-thread.js';
 import type { FileRef } from './readahead.js';
-
-/** One page of a read: its key and file, its length, and the part of it the read wants. */
-interface PageRead {
-  key: string;
-  file: string;
-  expected: number;
-  headerLength: number;
-  pageStart: number;
-  /** The wanted part, as absolute file offsets, and the read's own offset (where out begins). */
-  from: number;
-  to: number;
-  offset: number;
-}
 
 /** Page file names remembered (a sha256 per page read is a measurable share of a warm read). */
 const MAX_NAMES = 65_536;
@@ -39,13 +27,22 @@ export class ShortCircuitReader {
   private readonly asked = new Set<string>();
   private header = Buffer.allocUnsafe(FIXED_HEADER + 1024);
   private page: Buffer | undefined;
-  /** Pages served from page files, for tests and logs. */
+  /** Pages served from page files, for tests and logs; and how many of them the read thread filled. */
   pagesRead = 0;
+  pagesReadByThread = 0;
   /** Keys read directly since the last flush, per worker: the worker's eviction policy must hear of them. */
   private readonly touched = new Map<string, Set<string>>();
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly logger?: Logger) {}
+  private readonly thread: PageReadThread;
+
+  constructor(private readonly logger?: Logger) {
+    this.thread = new PageReadThread(logger);
+  }
+
+  async close(): Promise<void> {
+    await this.thread.close();
+  }
 
   /** Asks a worker, once and in the background, whether its pages can be read here. */
   probe(workerId: string, stats: () => Promise<{ shortCircuit?: ShortCircuitInfo }>): void {
@@ -75,12 +72,22 @@ export class ShortCircuitReader {
     return plan.out;
   }
 
-  /** Like read(), with the file I/O on libuv's threads: for large ranges (read-ahead pieces), whose copies would otherwise hold up every FUSE request behind them. */
+  /**
+   * Like read(), off the main thread: for large ranges (read-ahead pieces), whose copies and
+   * checksums would otherwise hold up every FUSE request behind them. Into shared memory, the
+   * read thread does all of it; elsewhere the file I/O runs on libuv's threads.
+   */
   async readAsync(workerId: string, file: FileRef, offset: number, length: number, dest?: Buffer): Promise<Buffer | undefined> {
     const plan = this.plan(workerId, file, offset, length, dest);
     if (plan === undefined) return undefined;
-    const ok = await Promise.all(plan.pages.map((page) => this.readPageAsync(plan.sc, page, plan.out)));
-    if (ok.includes(false)) return undefined;
+    if (this.thread.canFill(plan.out)) {
+      const done = await this.thread.read(plan.out, plan.pages);
+      if (done.verdict !== 'ok') return this.refuse(plan.sc, done.key, done.verdict);
+      this.pagesReadByThread += plan.pages.length;
+    } else {
+      const ok = await Promise.all(plan.pages.map((page) => this.readPageAsync(plan.sc, page, plan.out)));
+      if (ok.includes(false)) return undefined;
+    }
     this.served(workerId, plan.pages);
     return plan.out;
   }
@@ -131,7 +138,7 @@ export class ShortCircuitReader {
 
   /** A whole page lands in place; a part of one is read whole (to check it), then cut. */
   private target(p: PageRead, out: Buffer, scratch: () => Buffer): Buffer {
-    return p.from === p.pageStart && p.to === p.pageStart + p.expected ? out.subarray(p.from - p.offset, p.to - p.offset) : scratch();
+    return wholePage(p) ? out.subarray(p.from - p.offset, p.to - p.offset) : scratch();
   }
 
   private readPageSync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): boolean {
@@ -174,16 +181,16 @@ export class ShortCircuitReader {
 
   /** Header, key, length and data checksum; then the wanted part of a page read whole is copied out. */
   private check(sc: ShortCircuitInfo, p: PageRead, header: Buffer, target: Buffer, out: Buffer): boolean {
-    const h = decodeHeader(header);
-    if (typeof h === 'string' || h.key !== p.key || h.dataLength !== p.expected) return false;
-    if (crc32(target) !== h.dataCrc) {
-      this.logger?.warn({ dir: sc.dir, page: p.key }, 'short-circuit: page file failed its checksum; reading through the worker');
-      return false;
-    }
-    if (target.buffer !== out.buffer || target.byteOffset !== out.byteOffset + (p.from - p.offset)) {
-      target.copy(out, p.from - p.offset, p.from - p.pageStart, p.to - p.pageStart);
-    }
+    const verdict = checkPage(p, header, target);
+    if (verdict !== 'ok') return this.refuse(sc, p.key, verdict) !== undefined;
+    if (!wholePage(p)) target.copy(out, p.from - p.offset, p.from - p.pageStart, p.to - p.pageStart);
     return true;
+  }
+
+  /** A page that cannot be used: undefined (read through the worker), with a warning for a bad checksum. */
+  private refuse(sc: ShortCircuitInfo, key: string | undefined, verdict: PageVerdict): undefined {
+    if (verdict === 'checksum') this.logger?.warn({ dir: sc.dir, page: key }, 'short-circuit: page file failed its checksum; reading through the worker');
+    return undefined;
   }
 
   private scratch(n: number): Buffer {
