@@ -5,9 +5,10 @@
 // ratios. Progress goes to stderr, tables to stdout.
 //
 // Sizes: HOARD_BENCH_BIG_MIB (256), HOARD_BENCH_SMALL_FILES (2000), HOARD_BENCH_SMALL_KIB (64).
-// HOARD_BENCH_SYSTEMS: comma list of local,hoard,s3fs,rclone,ceiling (default all).
+// HOARD_BENCH_SYSTEMS: comma list of local,hoard,connector,s3fs,rclone,ceiling (default all).
 // HOARD_BENCH_KEEP=1 keeps the work dir (mount logs under <work>/logs) after the run.
 // HOARD_BENCH_S3_TRACE=1 also logs every S3 request to <work>/logs/s3-requests.log (implies KEEP).
+import { execFile } from 'node:child_process';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,8 @@ const BIG = Number(process.env.HOARD_BENCH_BIG_MIB ?? 256) * 2 ** 20;
 const SMALL_N = Number(process.env.HOARD_BENCH_SMALL_FILES ?? 2000);
 const SMALL = Number(process.env.HOARD_BENCH_SMALL_KIB ?? 64) * 1024;
 
-const SYSTEMS = ['local', 'hoard', 's3fs', 'rclone', 'ceiling'] as const;
+const SYSTEMS = ['local', 'hoard', 'connector', 's3fs', 'rclone', 'ceiling'] as const;
+const CONNECTOR = 'hoard S3 connector alone';
 type System = (typeof SYSTEMS)[number];
 
 function selectedSystems(): Set<System> {
@@ -189,6 +191,22 @@ async function runSystem(
   }
 }
 
+/** Hoard's S3 connector alone (connector-main.ts, a child process like a worker): the cold pass's under-storage bound. */
+async function runConnector(rows: Row[], s3: CountingS3, target: S3Target): Promise<void> {
+  checkInterrupted();
+  const before = await s3.counts();
+  const script = new URL('./connector-main.js', import.meta.url).pathname;
+  const env = { ...process.env, HOARD_BENCH_S3_ENDPOINT: target.endpoint, HOARD_BENCH_S3_BUCKET: target.bucket, AWS_ACCESS_KEY_ID: target.accessKeyId, AWS_SECRET_ACCESS_KEY: target.secretAccessKey };
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [script], { env, timeout: 300_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${CONNECTOR}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+  const { big, small } = JSON.parse(out.trim().split('\n').pop()!) as { big: Pass; small: Pass };
+  checkBytes(CONNECTOR, big, small);
+  const row: Row = { system: CONNECTOR, pass: COLD, big, small, s3: diffCounts(await s3.counts(), before) };
+  rows.push(row);
+  progress(row);
+}
+
 function table(rows: Row[]): string {
   const lines = [
     '| system | pass | big file MiB/s | big file s | small files MiB/s | small files s | S3 requests (GET/HEAD/LIST/other) | S3 MiB sent |',
@@ -224,6 +242,9 @@ function ratios(rows: Row[]): string {
   const hc = big('hoard', COLD);
   const sc = big('s3fs', COLD);
   add('cold big read vs s3fs cold', hc && sc && hc / sc, 1.0);
+  const uc = big(CONNECTOR, COLD);
+  // Not a goal: the bound on the line above it. No cold Hoard pass can beat its own connector.
+  if (uc && sc) out.push(`| (bound) ${CONNECTOR}, big file, vs s3fs cold | ${(uc / sc).toFixed(2)}x | - | - |`);
   const hcs = smallSec('hoard', COLD);
   const scs = smallSec('s3fs', COLD);
   add('cold small files speed vs s3fs cold', hcs && scs && scs / hcs, 1.0);
@@ -274,6 +295,7 @@ async function main(): Promise<void> {
       }
     }
     if (systems.has('hoard')) await runSystem(rows, server, 'hoard', () => mountHoard(work, s3), [COLD, DROPPED, PAGE]);
+    if (systems.has('connector')) await runConnector(rows, server, s3);
     if (systems.has('s3fs')) await runSystem(rows, server, 's3fs', () => mountS3fs(work, s3), [COLD, DROPPED, PAGE]);
     if (systems.has('rclone')) await runSystem(rows, server, 'rclone', () => mountRclone(work, s3), [COLD, DROPPED, PAGE]);
     if (systems.has('ceiling')) await runSystem(rows, server, 'fuse ceiling', () => mountCeiling(work, BIG, SMALL_N, SMALL), [DROPPED, PAGE]);
