@@ -46,7 +46,14 @@ describe('worker StatefulSet', () => {
     const args = container.args!;
     expect(args.slice(0, 3)).toEqual(['worker', '--id', '$(POD_NAME)']);
     expect(args).toEqual(expect.arrayContaining(['--listen', '0.0.0.0:9400', '--http', '0.0.0.0:9401', '--mounts-file', '/etc/hoard/mounts.json']));
-    expect(args.join(' ')).toContain('--tier MEM:8192Mi --tier SSD:/cache/ssd0:204800Mi:0.95:0.8');
+    // The MEM tier is page files on the pod's Memory emptyDir, named to the node's CSI plugin by
+    // its path under the kubelet directory (the pod's uid comes from the downward API).
+    expect(args.join(' ')).toContain(
+      '--tier MEM:/cache/mem0:8192Mi --short-circuit-dir /var/lib/kubelet/pods/$(POD_UID)/volumes/kubernetes.io~empty-dir/cache-mem0 --tier SSD:/cache/ssd0:204800Mi:0.95:0.8',
+    );
+    expect(sts.spec!.template.spec!.volumes).toEqual(expect.arrayContaining([{ name: 'cache-mem0', emptyDir: { medium: 'Memory', sizeLimit: '8192Mi' } }]));
+    expect(container.volumeMounts).toEqual(expect.arrayContaining([{ name: 'cache-mem0', mountPath: '/cache/mem0' }]));
+    expect(container.env!.find((e) => e.name === 'POD_UID')!.valueFrom!.fieldRef!.fieldPath).toBe('metadata.uid');
     expect(container.env!.find((e) => e.name === 'POD_NAME')!.valueFrom!.fieldRef!.fieldPath).toBe('metadata.name');
     expect(container.ports).toEqual([
       { name: 'grpc', containerPort: 9400, protocol: 'TCP' },
@@ -82,6 +89,17 @@ describe('worker StatefulSet', () => {
     ]);
     expect(plan.flags).toEqual(['--tier', 'SSD:/cache/ssd0:10240Mi', '--tier', 'HDD:/cache/hdd0:1024Mi']);
     expect(plan.memoryBytes).toBe(0);
+  });
+
+  it('MEM levels are RAM-disk tiers on Memory emptyDirs; only the first is named to the node, under the configured kubelet dir', () => {
+    const plan = planTiers([{ medium: 'MEM', quota: '1Gi', high: '0.9', low: '0.7' }, { medium: 'MEM', quota: '512Mi' }], '/srv/kubelet/');
+    expect(plan.flags).toEqual([
+      '--tier', 'MEM:/cache/mem0:1024Mi:0.9:0.7',
+      '--short-circuit-dir', '/srv/kubelet/pods/$(POD_UID)/volumes/kubernetes.io~empty-dir/cache-mem0',
+      '--tier', 'MEM:/cache/mem1:512Mi',
+    ]);
+    expect(plan.volumes.map((v) => v.emptyDir?.medium)).toEqual(['Memory', 'Memory']);
+    expect(plan.memoryBytes).toBe(1536 * 2 ** 20);
   });
 
   it('mounts credentials Secrets at /etc/hoard/credentials/<mount> and the mount table by subPath', () => {

@@ -35,4 +35,11 @@ describe('charts/hoard', () => {
     expect(csi).toContain('mountPropagation: Bidirectional');
     expect(parse(readFileSync(join(root, 'charts/hoard/Chart.yaml'), 'utf8')).name).toBe('hoard');
   });
+
+  it('tells the operator the kubelet directory the CSI node plugin mounts, so workers name their RAM-disk tier by a path the plugin sees', () => {
+    const csi = readFileSync(join(root, 'charts/hoard/templates/csi.yaml'), 'utf8');
+    const operator = readFileSync(join(root, 'charts/hoard/templates/operator.yaml'), 'utf8');
+    expect(csi).toContain('{name: kubelet-dir, mountPath: {{ .Values.csi.kubeletDir }}, mountPropagation: Bidirectional}');
+    expect(operator).toContain('- --kubelet-dir={{ .Values.csi.kubeletDir }}');
+  });
 });

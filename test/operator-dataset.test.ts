@@ -86,7 +86,7 @@ describe('Dataset + CacheRuntime', () => {
 
     const sts = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
     expect(sts.metadata!.ownerReferences![0].kind).toBe('CacheRuntime');
-    expect(sts.spec!.template.spec!.containers[0].args).toEqual(expect.arrayContaining(['--id', '$(POD_NAME)', '--tier', 'MEM:64Mi', '--tier', 'SSD:/cache/ssd0:1024Mi']));
+    expect(sts.spec!.template.spec!.containers[0].args).toEqual(expect.arrayContaining(['--id', '$(POD_NAME)', '--tier', 'MEM:/cache/mem0:64Mi', '--tier', 'SSD:/cache/ssd0:1024Mi']));
     const svc = await core.readNamespacedService({ name: 'imagenet-worker', namespace: NS });
     expect(svc.spec!.clusterIP).toBe('None');
     const cm = await core.readNamespacedConfigMap({ name: 'imagenet-mounts', namespace: NS });
@@ -117,7 +117,7 @@ describe('Dataset + CacheRuntime', () => {
     await custom.replaceNamespacedCustomObject({ ...GVR('cacheruntimes', NS), name: 'imagenet', body: r });
     const after = await waitUntil(async () => {
       const s = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
-      return s.spec!.replicas === 3 && s.spec!.template.spec!.containers[0].args!.includes('MEM:128Mi') ? s : undefined;
+      return s.spec!.replicas === 3 && s.spec!.template.spec!.containers[0].args!.includes('MEM:/cache/mem0:128Mi') ? s : undefined;
     }, 15_000, 'StatefulSet updated');
     expect(after.metadata!.uid).toBe(before.metadata!.uid);
     expect(after.spec!.template.spec!.volumes!.some((v) => v.name === 'cache-ssd0')).toBe(false);

@@ -2,7 +2,7 @@
 // host reading those files directly (worker/store/short-circuit.ts, worker/client/short-circuit.ts).
 import { randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,11 +21,14 @@ let group: WorkerGroup;
 const big = randomBytes(5 * MiB + 777);
 const small = randomBytes(70_000);
 
-async function readDataCount(): Promise<number> {
-  const text = await (await fetch(`http://${group.workers[0].http}/metrics`)).text();
+/** Data-channel reads a worker answered (its ReadData counter): unchanged means the client read directly. */
+async function readDataCountOf(w: WorkerGroup): Promise<number> {
+  const text = await (await fetch(`http://${w.workers[0].http}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('hoard_worker_rpc_duration_seconds_count{') && l.includes('method="ReadData"') && l.includes('code="OK"'));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
+
+const readDataCount = (): Promise<number> => readDataCountOf(group);
 
 /** Reads `path` whole until a read no longer reaches the worker (the probe runs in the background); bounded. */
 async function readUntilLocal(client: DataClient, path: string): Promise<Buffer> {
@@ -143,6 +146,56 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
     }
   });
 
+  it('uses the directory the worker names with --short-circuit-dir (its tier as this host sees it), and only when the marker there matches', async () => {
+    // As a pod's emptyDir is seen by the node's CSI plugin under the kubelet directory: here a
+    // symlink stands for the other path to the same tmpfs directory.
+    const ram = await mkdtemp('/dev/shm/hoard-sc-seen-');
+    const data = await mkdtemp(join(tmpdir(), 'hoard-sc-seen-data-'));
+    const bytes = randomBytes(3 * MiB + 11);
+    await writeFile(join(data, 'f.bin'), bytes);
+    const seenAs = join(ram, 'as-the-node-sees-it');
+    await symlink(join(ram, 'w0'), seenAs);
+    const elsewhere = await mkdtemp('/dev/shm/hoard-sc-elsewhere-');
+    const start = (dirArg: string) => startWorkers(1, { ufs: [`d=file://${data}`], ramDisk: ram, mem: '64Mi', disk: '0', args: ['--short-circuit-dir', dirArg] });
+    let w = await start(seenAs);
+    try {
+      const client = createClient({ workers: w.addresses(), readAheadBytes: 0 });
+      try {
+        expect((await client.stats())[0]!.shortCircuit?.dir).toBe(seenAs);
+        await client.read('/d/f.bin', 0, bytes.length);
+        const count = () => readDataCountOf(w);
+        let direct = false;
+        for (let i = 0; i < 50 && !direct; i++) {
+          const before = await count();
+          expect(sha256(await client.read('/d/f.bin', 0, bytes.length))).toBe(sha256(bytes));
+          direct = (await count()) === before;
+          if (!direct) await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(direct).toBe(true);
+      } finally {
+        await client.close();
+      }
+      await w.stop();
+      // Named somewhere that holds no marker of its: never trusted, every read through the worker.
+      w = await start(elsewhere);
+      const client2 = createClient({ workers: w.addresses(), readAheadBytes: 0 });
+      try {
+        for (let i = 0; i < 5; i++) {
+          expect(sha256(await client2.read('/d/f.bin', 0, bytes.length))).toBe(sha256(bytes));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(await readDataCountOf(w)).toBeGreaterThanOrEqual(5);
+      } finally {
+        await client2.close();
+      }
+    } finally {
+      await w.stop();
+      await rm(ram, { recursive: true, force: true });
+      await rm(elsewhere, { recursive: true, force: true });
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
   it('does not trust a directory whose marker carries another token', async () => {
     const marker = join(ramDisk, 'w0', 'short-circuit.json');
     const original = await readFile(marker, 'utf8');
@@ -180,11 +233,7 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
     // Room for about nine 64 KiB pages (page files carry a small header).
     const lru = await startWorkers(1, { ufs: [`d=file://${data}`], ramDisk: ram, mem: '640Ki', disk: '0', pageSize: '64Ki' });
     const client = createClient({ workers: lru.addresses(), readAheadBytes: 0, shortCircuitTouchMs: 50 });
-    const count = async (): Promise<number> => {
-      const text = await (await fetch(`http://${lru.workers[0].http}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('hoard_worker_rpc_duration_seconds_count{') && l.includes('method="ReadData"') && l.includes('code="OK"'));
-      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-    };
+    const count = () => readDataCountOf(lru);
     const readDirect = async (name: string): Promise<boolean> => {
       const before = await count();
       const got = await client.read(`/d/${name}`, 0, 1 << 20);

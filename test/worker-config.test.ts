@@ -27,3 +27,14 @@ describe('hoard worker --tier MEM on a RAM disk', () => {
     expect(() => parseTier('MEM:shm/w0:1Gi')).toThrow(/--tier: "MEM:shm\/w0:1Gi": the directory must be an absolute path; use MEM:512Mi, MEM:\/dev\/shm\/hoard:512Mi/);
   });
 });
+
+describe('hoard worker --short-circuit-dir', () => {
+  it('is taken with a RAM-disk MEM tier, and refused without one or when relative, naming the flag', async () => {
+    const ram = { ...base, tier: ['MEM:/dev/shm/hoard-cfg/w0:64Mi'] };
+    expect((await workerConfigFromFlags({ ...ram, shortCircuitDir: '/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/cache-mem0' })).shortCircuitDir).toBe(
+      '/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/cache-mem0',
+    );
+    await expect(workerConfigFromFlags({ ...base, tier: ['MEM:64Mi'], shortCircuitDir: '/x' })).rejects.toThrow(/--short-circuit-dir: only means something with a MEM tier on a RAM disk; add e\.g\. --tier MEM:\/dev\/shm/);
+    await expect(workerConfigFromFlags({ ...ram, shortCircuitDir: 'pods/u' })).rejects.toThrow(/--short-circuit-dir: "pods\/u" must be an absolute path/);
+  });
+});

@@ -21,6 +21,7 @@ export function operatorCommand(): Command {
     .option('--image <image>', 'image for workers and loaders when a CacheRuntime names none', defaultBuildContext.image)
     .addOption(new Option('--image-pull-policy <policy>', 'pull policy for that image').choices(['Always', 'IfNotPresent', 'Never']))
     .option('--cluster-domain <domain>', 'cluster DNS domain for worker SRV names', 'cluster.local')
+    .option('--kubelet-dir <dir>', 'the kubelet\'s root directory on nodes, as the CSI node plugin mounts it (workers name their RAM-disk tier by its path there)', '/var/lib/kubelet')
     .option('--concurrency <n>', 'datasets reconciled at once', (v) => Number(v), 8)
     .option('--stats-interval <ms>', 'how often worker stats are gathered per Bound dataset', positiveMs('--stats-interval'), 15_000)
     .option('--ufs-interval <ms>', 'how often the UFS is walked for total size and file count', positiveMs('--ufs-interval'), 300_000)
@@ -40,7 +41,7 @@ export function operatorCommand(): Command {
       const log = createLogger('operator');
       const running = startOperator({
         kubeConfig: loadKubeConfig(opts.kubeconfig),
-        ctx: { image: opts.image, imagePullPolicy: opts.imagePullPolicy, clusterDomain: opts.clusterDomain },
+        ctx: { image: opts.image, imagePullPolicy: opts.imagePullPolicy, clusterDomain: opts.clusterDomain, kubeletDir: opts.kubeletDir },
         endpointOverrides: opts.workerEndpointOverride,
         concurrency: opts.concurrency,
         statsIntervalMs: opts.statsInterval,

@@ -14,6 +14,7 @@ export function workerCommand(): Command {
     .option('--mounts-file <file>', 'mount table, JSON or YAML: {"mounts":[{"name":"train","uri":"s3://b/p"}]}')
     .option('--ufs <uri...>', 'mounts as [name=]uri (instead of --mounts-file), e.g. train=s3://bucket/train?endpoint=http://h:9000', collect, [])
     .option('--tier <spec>', `cache tier, repeatable, top first: MEM:512Mi, MEM:/dev/shm/dir:512Mi (page files on tmpfs that clients on this host read directly) or SSD:/dir:10Gi[:high:low] (default ${DEFAULT_TIER})`, collect, [])
+    .option('--short-circuit-dir <dir>', 'where clients on this host see the MEM tier\'s RAM-disk directory, when not at the worker\'s own path (a pod\'s emptyDir as the node sees it)')
     .option('--page-size <size>', 'cache page size', '1Mi')
     .addOption(new Option('--eviction <policy>', 'eviction policy').choices(['lru', 'lfu']).default('lru'))
     .option('--meta-ttl <duration>', 'how long stat/list answers are cached: a changed file is seen after at most this long', '5m')

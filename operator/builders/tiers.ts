@@ -4,8 +4,12 @@ import { mebibytes, quantityBytes } from './quantity.js';
 
 /**
  * Cache tiers -> pod volumes and `hoard worker --tier` flags.
- * MEM: emptyDir on tmpfs (medium Memory) limited to the quota; the quota is also added to the
- * container's memory so the kubelet does not evict the pod for using what it was promised.
+ * MEM: emptyDir on tmpfs (medium Memory) limited to the quota, holding the tier's page files; the
+ * quota is also added to the container's memory so the kubelet does not evict the pod for using
+ * what it was promised. The first one is named to clients by its path on the node
+ * (--short-circuit-dir), where the CSI node plugin, which mounts the kubelet directory, reads
+ * cached pages straight from it, as `hoard up` does on one machine. Being an emptyDir, it lives
+ * as long as the pod (a restarted worker container keeps its cache) and the kubelet removes it.
  * SSD/HDD: the node directory (hostPath) when `path` is set, each pod in its own sub-directory;
  * otherwise an emptyDir limited to the quota.
  */
@@ -16,7 +20,10 @@ export interface TierPlan {
   memoryBytes: number;
 }
 
-export function planTiers(levels: TierLevel[]): TierPlan {
+/** The `$(POD_UID)` in --short-circuit-dir: the container's env must define it (worker-statefulset.ts). */
+export const POD_UID_ENV = 'POD_UID';
+
+export function planTiers(levels: TierLevel[], kubeletDir = '/var/lib/kubelet'): TierPlan {
   const plan: TierPlan = { volumes: [], mounts: [], flags: [], memoryBytes: 0 };
   const perMedium = new Map<string, number>();
   levels.forEach((level, i) => {
@@ -31,7 +38,8 @@ export function planTiers(levels: TierLevel[]): TierPlan {
       plan.memoryBytes += quota;
       plan.volumes.push({ name: volumeName, emptyDir: { medium: 'Memory', sizeLimit } });
       plan.mounts.push({ name: volumeName, mountPath });
-      plan.flags.push('--tier', `MEM:${sizeLimit}`);
+      plan.flags.push('--tier', `MEM:${mountPath}:${sizeLimit}${watermarks}`);
+      if (index === 0) plan.flags.push('--short-circuit-dir', `${kubeletDir.replace(/\/+$/, '')}/pods/$(${POD_UID_ENV})/volumes/kubernetes.io~empty-dir/${volumeName}`);
       return;
     }
     if (level.path && !level.emptyDir) {

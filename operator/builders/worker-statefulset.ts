@@ -5,7 +5,7 @@ import type { BuildContext } from './context.js';
 import { CREDENTIALS_ROOT, labels, MOUNTS_FILE, names, selectorLabels, WORKER_GRPC_PORT, WORKER_HTTP_PORT } from './names.js';
 import { controllerRef } from './owner.js';
 import { mebibytes } from './quantity.js';
-import { planTiers } from './tiers.js';
+import { planTiers, POD_UID_ENV } from './tiers.js';
 
 export const CONFIG_HASH_ANNOTATION = 'data.hoard.dev/config-hash';
 const BASE_MEMORY = 256 * 2 ** 20;
@@ -56,7 +56,7 @@ function credentialVolumes(ds: Dataset): { volumes: V1Volume[]; mounts: V1Volume
  */
 export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: BuildContext, configHash: string): V1StatefulSet {
   const { name, namespace } = ds.metadata;
-  const tiers = planTiers(rt.spec.tieredStore.levels);
+  const tiers = planTiers(rt.spec.tieredStore.levels, ctx.kubeletDir);
   const creds = credentialVolumes(ds);
   const podLabels = labels(name, 'worker');
   const tolerations: V1Toleration[] = [...(ds.spec.tolerations ?? []), ...(rt.spec.worker?.tolerations ?? [])];
@@ -69,6 +69,7 @@ export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: Build
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: POD_UID_ENV, valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
     ],
     ports: [
       { name: 'grpc', containerPort: WORKER_GRPC_PORT, protocol: 'TCP' },

@@ -19,6 +19,7 @@ export interface WorkerFlags {
   metaTtl?: string;
   loadConcurrency?: string;
   ufsReadAhead?: string;
+  shortCircuitDir?: string;
 }
 
 export interface WorkerConfig {
@@ -33,6 +34,8 @@ export interface WorkerConfig {
   loadConcurrency: number;
   /** Bytes a sequential miss reads ahead in one ranged read (CachedReaderOptions.readAheadBytes). */
   ufsReadAheadBytes: number;
+  /** Where clients on this host find the RAM-disk MEM tier, when that is not the worker's own path (a pod's emptyDir seen from the node). */
+  shortCircuitDir?: string;
 }
 
 export const DEFAULT_TIER = 'MEM:512Mi';
@@ -60,6 +63,12 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     throw new Error(`--ufs-read-ahead: ${f.ufsReadAhead} is out of range; use 0 (off) to 16Mi, e.g. 16Mi`);
   }
   const tiers = (f.tier && f.tier.length > 0 ? f.tier : [DEFAULT_TIER]).map(parseTier);
+  if (f.shortCircuitDir !== undefined) {
+    if (!tiers.some((t) => t.medium === 'MEM' && t.path !== undefined)) {
+      throw new Error('--short-circuit-dir: only means something with a MEM tier on a RAM disk; add e.g. --tier MEM:/dev/shm/hoard:1Gi, or drop the flag');
+    }
+    if (!isAbsolute(f.shortCircuitDir)) throw new Error(`--short-circuit-dir: "${f.shortCircuitDir}" must be an absolute path, e.g. /var/lib/kubelet/pods/<pod uid>/volumes/kubernetes.io~empty-dir/cache-mem0`);
+  }
   return {
     id: f.id,
     listen: parseListen(f.listen, '--listen'),
@@ -71,6 +80,7 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     metaTtlMs: parseDuration(f.metaTtl ?? '5m', '--meta-ttl'),
     loadConcurrency,
     ufsReadAheadBytes,
+    shortCircuitDir: f.shortCircuitDir,
   };
 }
 

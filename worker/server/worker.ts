@@ -36,7 +36,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     if (ramTier) await assertRamFs(ramTier.path!, `--tier MEM:${ramTier.path}`);
     store = await PageStore.open({ pageSize: cfg.pageSize, tiers: cfg.tiers, eviction: cfg.eviction, registry, logger });
     // The disk tier code made the directory: now say where it is.
-    if (ramTier) shortCircuit = await publishShortCircuit(ramTier.path!, cfg.id, cfg.pageSize);
+    if (ramTier) shortCircuit = await publishShortCircuit(ramTier.path!, cfg.id, cfg.pageSize, cfg.shortCircuitDir);
   } catch (err) {
     await namespace.close();
     throw err;

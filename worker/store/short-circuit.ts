@@ -40,9 +40,12 @@ export async function assertRamFs(dir: string, flag: string): Promise<void> {
   }
 }
 
-/** Writes the tier's marker (atomically) and returns what Stats tells clients. */
-export async function publishShortCircuit(dir: string, workerId: string, pageSize: number): Promise<ShortCircuitInfo> {
-  const info: ShortCircuitInfo = { dir, token: randomBytes(16).toString('hex'), pageSize };
+/**
+ * Writes the tier's marker (atomically) and returns what Stats tells clients: `seenAs` when
+ * clients see the directory elsewhere (a pod's emptyDir under the node's kubelet directory).
+ */
+export async function publishShortCircuit(dir: string, workerId: string, pageSize: number, seenAs?: string): Promise<ShortCircuitInfo> {
+  const info: ShortCircuitInfo = { dir: seenAs ?? dir, token: randomBytes(16).toString('hex'), pageSize };
   const tmp = join(dir, `.${MARKER}.${process.pid}`);
   await writeFile(tmp, JSON.stringify({ worker: workerId, token: info.token, pageSize }));
   await rename(tmp, join(dir, MARKER));
