@@ -41,6 +41,20 @@ async function readUntilLocal(client: DataClient, path: string): Promise<Buffer>
   throw new Error(`${path}: every read still went through the worker`);
 }
 
+/** Flips bits of the byte `fromEnd` bytes before a page file's end (in the data: the header stays valid). */
+async function flipByte(file: string, fromEnd: number, mask: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    const { size } = await fh.stat();
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, size - fromEnd);
+    b[0] ^= mask;
+    await fh.write(b, 0, 1, size - fromEnd);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function pageFiles(): Promise<string[]> {
   const pages = join(ramDisk, 'w0', 'pages');
   const out: string[] = [];
@@ -92,15 +106,7 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
       await client.read('/data/small.bin', 0, small.length);
       await readUntilLocal(client, '/data/small.bin');
       // Flip one data byte near the end of every page file (the header stays valid).
-      for (const f of await pageFiles()) {
-        const fh = await open(f, 'r+');
-        const { size } = await fh.stat();
-        const b = Buffer.alloc(1);
-        await fh.read(b, 0, 1, size - 1);
-        b[0] ^= 0x40;
-        await fh.write(b, 0, 1, size - 1);
-        await fh.close();
-      }
+      for (const f of await pageFiles()) await flipByte(f, 1, 0x40);
       const before = await readDataCount();
       expect(sha256(await client.read('/data/small.bin', 0, small.length))).toBe(sha256(small));
       expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big));
@@ -129,14 +135,7 @@ describe('short-circuit reads of a RAM-disk MEM tier', () => {
       }
       expect(reader.pagesReadByThread).toBe(4 + 4 + 2); // pages 1-4, 0-3, 4-5
       // One flipped byte in page 2: the thread's read of any range touching it is refused...
-      const f = pageFileName(join(ramDisk, 'w0', 'pages'), pageKey(fileId(file.path, file.version), 2));
-      const fh = await open(f, 'r+');
-      const { size } = await fh.stat();
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, size - 10);
-      b[0] ^= 0x01;
-      await fh.write(b, 0, 1, size - 10);
-      await fh.close();
+      await flipByte(pageFileName(join(ramDisk, 'w0', 'pages'), pageKey(fileId(file.path, file.version), 2)), 10, 0x01);
       expect(await reader.readAsync(stats!.workerId, file, MiB, 4 * MiB, shared)).toBeUndefined();
       // ...and the worker drops and refetches it, so the client still gets the right bytes.
       expect(sha256(await client.read('/data/big.bin', 0, big.length))).toBe(sha256(big));

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.js';
 import { packageRoot } from '../../lib/root.js';
-import type { PageRead, PageVerdict } from './page-check.js';
+import type { PageRead, PageVerdict } from './page-read.js';
 import type { ReadDone, ReadJob } from './page-read-worker.js';
 
 /**

@@ -1,11 +1,10 @@
-import { closeSync, openSync, readvSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import { FIXED_HEADER, pageFileRelative } from '../store/page-file.js';
 import { fileId, pageKey, pageLength, pageSpan } from '../store/page-key.js';
 import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circuit.js';
-import { checkPage, wholePage, type PageRead, type PageVerdict } from './page-check.js';
+import { checkPage, cutInto, PageBuffers, pageTarget, readPageSync, type PageRead, type PageVerdict } from './page-read.js';
 import { PageReadThread } from './page-read-thread.js';
 import type { FileRef } from './readahead.js';
 
@@ -25,8 +24,7 @@ const MAX_TOUCHED = 65_536;
 export class ShortCircuitReader {
   private readonly dirs = new Map<string, ShortCircuitInfo>();
   private readonly asked = new Set<string>();
-  private header = Buffer.allocUnsafe(FIXED_HEADER + 1024);
-  private page: Buffer | undefined;
+  private readonly bufs = new PageBuffers();
   /** Pages served from page files, for tests and logs; and how many of them the read thread filled. */
   pagesRead = 0;
   pagesReadByThread = 0;
@@ -82,7 +80,10 @@ export class ShortCircuitReader {
     if (plan === undefined) return undefined;
     if (this.thread.canFill(plan.out)) {
       const done = await this.thread.read(plan.out, plan.pages);
-      if (done.verdict !== 'ok') return this.refuse(plan.sc, done.key, done.verdict);
+      if (done.verdict !== 'ok') {
+        this.refuse(plan.sc, done.key, done.verdict);
+        return undefined;
+      }
       this.pagesReadByThread += plan.pages.length;
     } else {
       const ok = await Promise.all(plan.pages.map((page) => this.readPageAsync(plan.sc, page, plan.out)));
@@ -136,33 +137,15 @@ export class ShortCircuitReader {
     for (const p of pages) if (seen.size < MAX_TOUCHED) seen.add(p.key);
   }
 
-  /** A whole page lands in place; a part of one is read whole (to check it), then cut. */
-  private target(p: PageRead, out: Buffer, scratch: () => Buffer): Buffer {
-    return wholePage(p) ? out.subarray(p.from - p.offset, p.to - p.offset) : scratch();
-  }
-
   private readPageSync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): boolean {
-    if (this.header.length < p.headerLength) this.header = Buffer.allocUnsafe(p.headerLength);
-    const header = this.header.subarray(0, p.headerLength);
-    const target = this.target(p, out, () => this.scratch(p.expected));
-    let fd: number;
-    try {
-      fd = openSync(p.file, 'r');
-    } catch {
-      return false; // not cached there (or evicted meanwhile)
-    }
-    try {
-      return readvSync(fd, [header, target], 0) === p.headerLength + p.expected && this.check(sc, p, header, target, out);
-    } catch {
-      return false;
-    } finally {
-      closeSync(fd);
-    }
+    const verdict = readPageSync(p, out, this.bufs);
+    if (verdict !== 'ok') this.refuse(sc, p.key, verdict);
+    return verdict === 'ok';
   }
 
   private async readPageAsync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): Promise<boolean> {
     const header = Buffer.allocUnsafe(p.headerLength);
-    const target = this.target(p, out, () => Buffer.allocUnsafe(p.expected));
+    const target = pageTarget(p, out, (n) => Buffer.allocUnsafe(n));
     let fh: FileHandle;
     try {
       fh = await open(p.file, 'r');
@@ -182,19 +165,16 @@ export class ShortCircuitReader {
   /** Header, key, length and data checksum; then the wanted part of a page read whole is copied out. */
   private check(sc: ShortCircuitInfo, p: PageRead, header: Buffer, target: Buffer, out: Buffer): boolean {
     const verdict = checkPage(p, header, target);
-    if (verdict !== 'ok') return this.refuse(sc, p.key, verdict) !== undefined;
-    if (!wholePage(p)) target.copy(out, p.from - p.offset, p.from - p.pageStart, p.to - p.pageStart);
+    if (verdict !== 'ok') {
+      this.refuse(sc, p.key, verdict);
+      return false;
+    }
+    cutInto(p, target, out);
     return true;
   }
 
-  /** A page that cannot be used: undefined (read through the worker), with a warning for a bad checksum. */
-  private refuse(sc: ShortCircuitInfo, key: string | undefined, verdict: PageVerdict): undefined {
+  /** A page that cannot be used (the read goes through the worker); a bad checksum is worth a warning. */
+  private refuse(sc: ShortCircuitInfo, key: string | undefined, verdict: PageVerdict): void {
     if (verdict === 'checksum') this.logger?.warn({ dir: sc.dir, page: key }, 'short-circuit: page file failed its checksum; reading through the worker');
-    return undefined;
-  }
-
-  private scratch(n: number): Buffer {
-    if (this.page === undefined || this.page.length < n) this.page = Buffer.allocUnsafe(n);
-    return this.page.subarray(0, n);
   }
 }
