@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { mountTableFromArgs, validateMountTable } from '../lib/mounts.js';
 import { parseSize } from '../lib/units.js';
 
+function hostVol(mountPath: string) {
+  return { name: 'ufs-0', mountPath, source: { hostPath: { path: '/srv/data', type: 'Directory' as const } } };
+}
+
 describe('mount table', () => {
+  it('accepts a file:// mount on a read-only Kubernetes volume mounted where its uri points', () => {
+    const pvc = { name: 'ufs-1', mountPath: '/hoard/ufs/b', namespace: 'ml', source: { persistentVolumeClaim: { claimName: 'data', readOnly: true as const } } };
+    const t = validateMountTable({ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: hostVol('/hoard/ufs/a') }, { name: 'b', uri: 'file:///hoard/ufs/b/sub/dir', volume: pvc }] });
+    expect(t.mounts[1]!.volume).toEqual(pvc);
+  });
   it('builds a namespace from name=uri arguments with query options', () => {
     const t = mountTableFromArgs(['train=s3://b/train?endpoint=http://127.0.0.1:9000&region=eu-west-1', 'labels=file:///nfs/labels']);
     expect(t.mounts).toEqual([
@@ -20,6 +29,13 @@ describe('mount table', () => {
     [{ mounts: [{ name: 'a', uri: 's3://key:secret@bucket' }] }, /credentials must not be in the URI/],
     [{ mounts: [{ name: 'a', uri: 'file:///x' }, { name: 'a', uri: 'file:///y' }] }, /used twice/],
     [{ mounts: [{ name: 'a', uri: 'file:///x', options: { n: 1 } }] }, /mounts\[0\]\.options\.n/],
+    [{ mounts: [{ name: 'a', uri: 'file:///elsewhere', volume: hostVol('/hoard/ufs/a') }] }, /mounts\[0\]\.volume: the mount's uri must be file:\/\/\/hoard\/ufs\/a/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: { ...hostVol('/hoard/ufs/a'), name: 'Bad_Name' } }] }, /mounts\[0\]\.volume\.name/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: { ...hostVol('/hoard/ufs/a'), source: {} } }] }, /mounts\[0\]\.volume\.source: exactly one/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: { ...hostVol('/hoard/ufs/a'), source: { hostPath: { path: '/srv/../etc', type: 'Directory' } } } }] }, /source\.hostPath\.path/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: { ...hostVol('/hoard/ufs/a'), source: { nfs: { server: 'nfs', path: '/x', readOnly: false } } } }] }, /source\.nfs\.readOnly/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: { ...hostVol('/hoard/ufs/a'), source: { emptyDir: {} } } }] }, /source\.emptyDir: not supported/],
+    [{ mounts: [{ name: 'a', uri: 'file:///hoard/ufs/a', volume: hostVol('/hoard/ufs/a') }, { name: 'b', uri: 'file:///hoard/ufs/a', volume: hostVol('/hoard/ufs/a') }] }, /mounts\[1\]\.volume\.name: "ufs-0" is used twice/],
   ])('rejects %j naming the field', (table, msg) => {
     expect(() => validateMountTable(table)).toThrow(msg);
   });
