@@ -1,5 +1,6 @@
 // The data-plane flags shared by `hoard mount` and `hoard load`: which workers, which mount table.
 import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { validateMountTable, type MountTable } from '../../lib/mounts.js';
 import type { ClientOptions } from '../../worker/client/index.js';
 
@@ -24,11 +25,16 @@ export async function readMountsFile(path: string): Promise<MountTable> {
   } catch (err) {
     throw new Error(`--mounts-file: ${path} is not JSON (${(err as Error).message}); expected {"mounts":[{"name":…,"uri":…}]}`);
   }
+  let table: MountTable;
   try {
-    return validateMountTable(json);
+    table = validateMountTable(json);
   } catch (err) {
     throw new Error(`--mounts-file ${path}: ${(err as Error).message}`);
   }
+  // A relative credentialsDir is relative to the file, so a table and its credentials can travel
+  // together (a mount pod gets both from one Secret volume, wherever it is mounted).
+  const base = dirname(resolve(path));
+  return { mounts: table.mounts.map((m) => (m.credentialsDir && !isAbsolute(m.credentialsDir) ? { ...m, credentialsDir: resolve(base, m.credentialsDir) } : m)) };
 }
 
 export function positiveIntFlag(value: string | undefined, flag: string): number | undefined {

@@ -19,7 +19,7 @@ export interface FuseSpawnSpec {
 }
 
 /** The `hoard mount` arguments for one volume (contract: hoard mount <dir> ...). */
-export function mountArgs(spec: FuseSpawnSpec): string[] {
+export function mountArgs(spec: Pick<FuseSpawnSpec, 'stagingPath' | 'mountsFile' | 'config'>): string[] {
   const c = spec.config;
   const args = ['mount', spec.stagingPath];
   if ('srv' in c.workers) args.push('--workers-srv', c.workers.srv);
