@@ -243,6 +243,22 @@ describe('errors carry the spec codes', () => {
     expect(noStaging.code).toBe(status.FAILED_PRECONDITION);
     const stats = await codeOf(csi.node.NodeGetVolumeStats({ volume_id: 'vol-never', volume_path: target('pod-never') }));
     expect(stats.code).toBe(status.NOT_FOUND);
+    // The spec checks the volume before the path: an unknown volume with a relative path is
+    // NOT_FOUND (csi-sanity "should fail when volume is not found"), not INVALID_ARGUMENT.
+    const relative = await codeOf(csi.node.NodeGetVolumeStats({ volume_id: 'vol-never', volume_path: 'some/path' }));
+    expect(relative.code).toBe(status.NOT_FOUND);
+    expect(relative.details).toContain('vol-never');
+    expect((await codeOf(csi.node.NodeGetVolumeStats({ volume_id: '', volume_path: 'some/path' }))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await codeOf(csi.node.NodeGetVolumeStats({ volume_id: 'vol-never', volume_path: '' }))).code).toBe(status.INVALID_ARGUMENT);
+    // Missing fields come first, in the spec's order, whatever else is missing.
+    expect((await codeOf(csi.node.NodePublishVolume({}))).details).toContain('volume_id');
+    expect((await codeOf(csi.node.NodePublishVolume({ volume_id: 'vol-never' }))).details).toContain('target_path');
+    expect((await codeOf(csi.node.NodePublishVolume({ volume_id: 'vol-never', target_path: target('p') }))).details).toContain('volume_capability');
+    expect((await codeOf(csi.node.NodeStageVolume({ staging_target_path: staging('v'), volume_capability: MOUNT_CAP }))).details).toContain('volume_id');
+    expect((await codeOf(csi.node.NodeStageVolume({ volume_id: 'vol-never', volume_capability: MOUNT_CAP }))).details).toContain('staging_target_path');
+    expect((await codeOf(csi.node.NodeStageVolume({ volume_id: 'vol-never', staging_target_path: staging('v') }))).details).toContain('volume_capability');
+    expect((await codeOf(csi.node.NodeUnstageVolume({ staging_target_path: staging('v') }))).details).toContain('volume_id');
+    expect((await codeOf(csi.node.NodeUnpublishVolume({ volume_id: 'vol-never' }))).details).toContain('target_path');
     // Spec: not staged at staging_target_path -> OK; unpublish is idempotent.
     await csi.node.NodeUnstageVolume({ volume_id: 'vol-never', staging_target_path: staging('vol-never') });
     await csi.node.NodeUnpublishVolume({ volume_id: 'vol-never', target_path: target('pod-never') });
@@ -262,6 +278,8 @@ describe('errors carry the spec codes', () => {
     expect(wrongStaging.code).toBe(status.FAILED_PRECONDITION);
     const stats = await codeOf(csi.node.NodeGetVolumeStats({ volume_id: 'vol-x', volume_path: target('pod-other') }));
     expect(stats.code).toBe(status.NOT_FOUND);
+    const elsewhere = await codeOf(csi.node.NodeGetVolumeStats({ volume_id: 'vol-x', volume_path: 'some/path' }));
+    expect(elsewhere.code).toBe(status.NOT_FOUND);
     // Unstage while a target is still published is refused rather than leaving a dead bind mount.
     const busy = await codeOf(csi.node.NodeUnstageVolume({ volume_id: 'vol-x', staging_target_path: staging('vol-x') }));
     expect(busy.code).toBe(status.FAILED_PRECONDITION);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rmdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../../lib/log.js';
 import { alreadyExists, failedPrecondition, internal, invalidArgument, notFound, unavailable } from '../server/errors.js';
@@ -357,9 +357,11 @@ export class VolumeManager {
   }
 
   /** The volume a stats request names, checked against the paths it is staged/published at. */
-  lookupPath(volumeId: string, volumePath: string): VolumeRecord {
+  lookupPath(volumeId: string, rawPath: string): VolumeRecord {
     const record = this.state.get(volumeId);
     if (!record) throw notFound(`volume ${volumeId} is not staged on this node`);
+    if (!isAbsolute(rawPath) || rawPath.includes('\0')) throw notFound(`volume ${volumeId} is not staged or published at "${rawPath}" (not an absolute path)`);
+    const volumePath = normalize(rawPath).replace(/(.)\/$/, '$1');
     const known = [record.stagingPath, ...Object.keys(record.publishes)];
     if (!known.some((p) => volumePath === p || volumePath.startsWith(`${p}/`))) {
       throw notFound(`volume ${volumeId} is not staged or published at ${volumePath}`);

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
 import type { VolumeManager } from '../node/volumes.js';
 import { statfsUsage, type CacheUsage } from '../node/usage.js';
-import { CsiError, failedPrecondition } from './errors.js';
+import { CsiError, failedPrecondition, invalidArgument } from './errors.js';
 import type {
   NodeGetVolumeStatsRequest,
   NodePublishVolumeRequest,
@@ -77,9 +77,12 @@ export function nodeHandlers(deps: NodeDeps) {
     },
 
     NodeGetVolumeStats: async (req: NodeGetVolumeStatsRequest) => {
+      // Spec order: missing fields -> INVALID_ARGUMENT; then an unknown volume -> NOT_FOUND; only
+      // then the path, where one the volume is not at (a relative one included) is NOT_FOUND too.
       const volumeId = requireVolumeId(req.volume_id);
+      if (!req.volume_path) throw invalidArgument('volume_path is required');
+      const record = volumes.lookupPath(volumeId, req.volume_path);
       const volumePath = requirePath(req.volume_path, 'volume_path');
-      const record = volumes.lookupPath(volumeId, volumePath);
       const condition = await volumes.condition(record);
       const usage =
         (await deps.usage.get(volumeId, record.config)) ?? (condition.abnormal ? undefined : await statfsUsage(volumePath)) ?? [];
