@@ -177,11 +177,11 @@ describe('data protocol errors', () => {
     }
   });
 
-  it('sends paths too long for the data protocol through the gRPC Read instead', async () => {
+  it('refuses paths past PATH_MAX (too long for the data protocol: through the gRPC Read, which names the limit)', async () => {
     const before = await metric('hoard_worker_rpc_duration_seconds_count', { method: 'Read' });
     const e = await failure(conn.read(`/data/${'x'.repeat(9000)}`, 0, 10, ''));
     expect(e.code).toBe('INVALID_ARGUMENT');
-    expect(e.message).toMatch(/name too long/);
+    expect(e.message).toMatch(/at most 4096 bytes \(PATH_MAX\)/);
     expect((await metric('hoard_worker_rpc_duration_seconds_count', { method: 'Read' })) - before).toBe(1);
   });
 });

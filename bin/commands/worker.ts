@@ -23,6 +23,10 @@ export function workerCommand(): Command {
     .action(async (flags: WorkerFlags) => {
       const cfg = await workerConfigFromFlags(flags);
       const logger = createLogger('worker').child({ worker: cfg.id });
+      // A promise some request left behind (a read nobody waits for any more) must not end the
+      // worker, as Node's default would: log it as the bug it is and keep serving. Requests
+      // themselves are guarded where they enter (service.ts, data-session.ts).
+      process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug); the worker keeps serving'));
       const worker = await startWorker(cfg, logger);
       process.stdout.write(`${JSON.stringify({ event: 'listening', id: worker.id, grpc: worker.grpc, http: worker.http })}\n`);
       logger.info({ grpc: worker.grpc, http: worker.http, tiers: cfg.tiers, pageSize: cfg.pageSize, mounts: cfg.mounts.mounts.map((m) => m.name) }, 'worker listening');

@@ -1,4 +1,5 @@
 import { isAbsolute, normalize } from 'node:path';
+import { clip, pathLimitProblem } from '../../lib/limits.js';
 import { validateMountTable, type MountTable } from '../../lib/mounts.js';
 import { invalidArgument } from './errors.js';
 import type { VolumeCapabilityMsg } from './types.js';
@@ -62,7 +63,9 @@ export function requireVolumeId(id: string): string {
 /** A path the CO hands over: required, absolute, normalised (trailing slashes and `.` removed). */
 export function requirePath(value: string, field: string): string {
   if (!value) throw invalidArgument(`${field} is required`);
-  if (!isAbsolute(value) || value.includes('\0')) throw invalidArgument(`${field}: "${value}" must be an absolute path`);
+  const tooLong = pathLimitProblem(value);
+  if (tooLong !== undefined) throw invalidArgument(`${field}: ${tooLong}`);
+  if (!isAbsolute(value) || value.includes('\0')) throw invalidArgument(`${field}: "${clip(value)}" must be an absolute path`);
   const n = normalize(value);
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }

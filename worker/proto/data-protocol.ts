@@ -37,6 +37,8 @@
  * connection and stops reading further frames until one finishes.
  */
 
+import { PATH_MAX } from '../../lib/limits.js';
+
 export const MAGIC = Buffer.from('HOARD-DATA/1\n', 'latin1');
 
 export const FrameType = {
@@ -51,7 +53,8 @@ export const HEADER_BYTES = 9;
 /** DATA bodies start with the file offset. */
 export const DATA_PREFIX_BYTES = 8;
 export const MAX_REQUEST_BODY = 16 * 1024;
-export const MAX_PATH_BYTES = 8 * 1024;
+/** The same path limit as every other API (the worker answers a longer one with INVALID_ARGUMENT). */
+export const MAX_PATH_BYTES = PATH_MAX;
 export const MAX_VERSION_BYTES = 4 * 1024;
 /** Largest ERROR body a client accepts. */
 export const MAX_ERROR_BODY = 64 * 1024;

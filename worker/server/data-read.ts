@@ -1,9 +1,8 @@
 import type { Logger } from '../../lib/log.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
-import type { ReadFrame } from '../proto/data-protocol.js';
 import { errorCodeOf, logFailure, statusNameOf } from './errors.js';
 import { readWindows, resolveReadTarget, type MetadataSource, type SliceReader } from './read.js';
-import { requestCount, requestPath, requestVersion } from './validate.js';
+import type { CheckedRead } from './validate.js';
 
 /** What serving a data-protocol READ needs from the worker. */
 export interface DataReadContext {
@@ -29,20 +28,14 @@ export interface FrameOut {
 export const DATA_READ_METHOD = 'ReadData';
 
 /**
- * Serves a READ of at most one window whose metadata is cached and whose pages are all in
+ * `req` has passed checkedRead (data-session.ts). Serves a READ of at most one window whose metadata is cached and whose pages are all in
  * memory at once, in the same tick: no promise, generator or AbortController, which are most
  * of what a small cached read costs. Returns false, having sent nothing, for anything else
  * (a miss, a version to check, a request that is not plainly valid): serveRead handles those.
  */
-export function serveFromMemory(ctx: DataReadContext, out: FrameOut, id: number, req: ReadFrame): boolean {
-  if (ctx.meta.peek === undefined || ctx.reader.peekSlices === undefined || req.length > ctx.windowSize || !Number.isSafeInteger(req.offset)) return false;
-  let path: string;
-  try {
-    path = requestPath(req.path);
-  } catch {
-    return false;
-  }
-  const info = ctx.meta.peek(path);
+export function serveFromMemory(ctx: DataReadContext, out: FrameOut, id: number, req: CheckedRead): boolean {
+  if (ctx.meta.peek === undefined || ctx.reader.peekSlices === undefined || req.length > ctx.windowSize) return false;
+  const info = ctx.meta.peek(req.path);
   if (info === undefined || info.isDir || (req.version !== '' && req.version !== info.version)) return false;
   const slices = ctx.reader.peekSlices(info, req.offset, req.length);
   if (slices === undefined) return false;
@@ -60,14 +53,10 @@ export function serveFromMemory(ctx: DataReadContext, out: FrameOut, id: number,
  * writes page views to the connection instead of encoding chunks. Never throws: failures go to
  * the client as an ERROR frame.
  */
-export async function serveRead(ctx: DataReadContext, out: FrameOut, id: number, req: ReadFrame, signal: AbortSignal): Promise<void> {
+export async function serveRead(ctx: DataReadContext, out: FrameOut, id: number, req: CheckedRead, signal: AbortSignal): Promise<void> {
   const end = ctx.metrics.startRpc(DATA_READ_METHOD);
   try {
-    const path = requestPath(req.path);
-    const offset = requestCount(req.offset, 'offset');
-    const length = requestCount(req.length, 'length');
-    const version = requestVersion(req.version);
-    const size = req.size === undefined ? undefined : requestCount(req.size, 'size');
+    const { path, offset, length, version, size } = req;
     const info = await resolveReadTarget(ctx.meta, path, version, size);
     const stop = Math.min(info.size, offset + length);
     let ended = false;

@@ -8,10 +8,11 @@ import {
   MAX_IN_FLIGHT,
   MAX_REQUEST_BODY,
   decodeRead,
-  type ReadFrame,
 } from '../proto/data-protocol.js';
 import { FrameReader } from '../proto/frame-reader.js';
-import { serveFromMemory, serveRead, type DataReadContext, type FrameOut } from './data-read.js';
+import { errorCodeOf } from './errors.js';
+import { DATA_READ_METHOD, serveFromMemory, serveRead, type DataReadContext, type FrameOut } from './data-read.js';
+import { checkedRead, type CheckedRead } from './validate.js';
 
 /** Largest DATA payload: keeps frames of concurrent requests interleaving on one connection. */
 const MAX_DATA_PAYLOAD = 1024 * 1024;
@@ -31,7 +32,7 @@ export class DataSession implements FrameOut {
    * READs parsed while MAX_IN_FLIGHT were running: the socket is paused then, so this holds at
    * most what one received chunk contained.
    */
-  private readonly backlog = new Map<number, ReadFrame>();
+  private readonly backlog = new Map<number, CheckedRead>();
   private readonly parser: FrameReader;
   private drainWaiters: (() => void)[] = [];
   private draining = false;
@@ -53,7 +54,16 @@ export class DataSession implements FrameOut {
       this.wakeWriters();
     });
     socket.on('drain', () => this.wakeWriters());
-    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      // No request may take the worker down: a throw that escapes the frame handlers (a bug)
+      // closes this connection only, and is logged as the bug it is.
+      try {
+        this.parser.push(chunk);
+      } catch (err) {
+        ctx.logger.error({ err, remote: socket.remoteAddress }, 'data connection failed unexpectedly; closed it');
+        socket.destroy();
+      }
+    });
     socket.write(MAGIC);
     socket.resume();
   }
@@ -123,11 +133,20 @@ export class DataSession implements FrameOut {
       return;
     }
     if (this.inflight.has(id) || this.backlog.has(id)) return this.protocolError(`request id ${id} is already in flight`);
-    let req: ReadFrame;
+    let frame;
     try {
-      req = decodeRead(body);
+      frame = decodeRead(body);
     } catch (err) {
       return this.protocolError((err as Error).message);
+    }
+    // A frame that parses but asks for something invalid (a length past 2^53, a 100 KB path) is
+    // that request's error, not the connection's: the client gets an ERROR frame and goes on.
+    let req: CheckedRead;
+    try {
+      req = checkedRead(frame);
+    } catch (err) {
+      this.ctx.metrics.startRpc(DATA_READ_METHOD)('INVALID_ARGUMENT');
+      return this.error(id, errorCodeOf(err), (err as Error).message);
     }
     if (this.inflight.size < MAX_IN_FLIGHT) return this.start(id, req);
     // Backpressure on requests: stop reading frames until one finishes.
@@ -135,9 +154,15 @@ export class DataSession implements FrameOut {
     this.socket.pause();
   }
 
-  private start(id: number, req: ReadFrame): void {
+  private start(id: number, req: CheckedRead): void {
     // A cached read is answered on the spot, unless the connection is already backed up.
-    if (this.socket.writableLength <= WRITE_BUDGET && !this.socket.destroyed && serveFromMemory(this.ctx, this, id, req)) return;
+    try {
+      if (this.socket.writableLength <= WRITE_BUDGET && !this.socket.destroyed && serveFromMemory(this.ctx, this, id, req)) return;
+    } catch (err) {
+      // Our bug, not the client's: say so on this request, keep the worker and the connection.
+      this.ctx.logger.error({ err, path: req.path, offset: req.offset, length: req.length }, 'data read failed unexpectedly');
+      return this.error(id, 'INTERNAL', `read failed inside the worker: ${(err as Error).message}`);
+    }
     const abort = new AbortController();
     this.inflight.set(id, abort);
     void serveRead(this.ctx, this, id, req, abort.signal).finally(() => this.finished(id));

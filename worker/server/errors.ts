@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isHoardError, type ErrorCode } from '../../lib/errors.js';
+import { clip } from '../../lib/limits.js';
 import type { Logger } from '../../lib/log.js';
 
 const Status = grpc.status;
@@ -49,7 +50,9 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   const code = errorCodeOf(err);
   const metadata = new grpc.Metadata();
   metadata.set(HOARD_CODE_KEY, code);
-  const message = err instanceof Error ? err.message : String(err);
+  // The message travels as the grpc-message trailer: one that echoes a huge request (a 100 KB
+  // path) would outgrow the peer's header-list limit, and the call would never end.
+  const message = clip(err instanceof Error ? err.message : String(err), 2048);
   return { code: GRPC_STATUS[code], details: message, message, metadata };
 }
 

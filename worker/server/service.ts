@@ -10,7 +10,7 @@ import { logFailure, statusNameOf, toServiceError } from './errors.js';
 import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
 import type { ListRequest, LoadRequest, ReadChunk, ReadRequest, StatRequest, WireFileInfo, WireLoadProgress } from './proto.js';
 import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader, type SliceReader } from './read.js';
-import { requestCount, requestPath, requestVersion } from './validate.js';
+import { checkedRead, requestCount, requestInteger, requestPath } from './validate.js';
 
 /** Everything the RPC handlers use; built by startWorker. */
 export interface WorkerContext {
@@ -29,6 +29,17 @@ export interface WorkerContext {
 
 const MAX_LOAD_CONCURRENCY = 256;
 const MAX_LOAD_ENTRIES = 100_000;
+/** 1 TiB/s: more than any link; beyond it the number is a mistake, not a limit. */
+const MAX_BANDWIDTH = 2 ** 40;
+
+/** A handler's synchronous throw becomes a rejection, so it is answered like any other failure. */
+function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
 
 /**
  * The Worker service handlers. Each one validates, delegates to read.ts / load.ts / the cache,
@@ -39,7 +50,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
   const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
       const end = ctx.metrics.startRpc(method);
-      fn(call.request).then(
+      guarded(() => fn(call.request)).then(
         (res) => {
           end('OK');
           callback(null, res);
@@ -57,7 +68,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
       const end = ctx.metrics.startRpc(method);
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
-      fn(call, abort.signal).then(
+      guarded(() => fn(call, abort.signal)).then(
         () => {
           end(abort.signal.aborted ? 'CANCELLED' : 'OK');
           if (!abort.signal.aborted) call.end();
@@ -83,11 +94,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
     }),
 
     Read: streaming<ReadRequest, ReadChunk>('Read', async (call, signal) => {
-      const req = call.request;
-      const path = requestPath(req.path);
-      const offset = requestCount(req.offset, 'offset');
-      const length = requestCount(req.length, 'length');
-      const version = requestVersion(req.version);
+      const { path, offset, length, version } = checkedRead({ ...call.request, size: undefined });
       const info = await resolveReadTarget(ctx.meta, path, version);
       for await (const chunk of readChunks(ctx.reader, info, offset, length, { chunkSize: ctx.chunkSize, signal })) {
         if (signal.aborted) return;
@@ -132,6 +139,10 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
 }
 
 function loadPlan(req: LoadRequest, defaultConcurrency: number): LoadPlan {
+  const entries = (req.paths?.length ?? 0) + (req.items?.length ?? 0);
+  if (entries > MAX_LOAD_ENTRIES) {
+    throw new HoardError('INVALID_ARGUMENT', `paths/items: ${entries} entries; at most ${MAX_LOAD_ENTRIES} per request, split the job or load a parent directory`);
+  }
   const paths = (req.paths ?? []).map((p, i) => requestPath(p, `paths[${i}]`));
   const items = (req.items ?? []).map((it, i) => ({
     path: requestPath(it?.path, `items[${i}].path`),
@@ -139,16 +150,12 @@ function loadPlan(req: LoadRequest, defaultConcurrency: number): LoadPlan {
     length: requestCount(it?.length, `items[${i}].length`),
   }));
   if (paths.length + items.length === 0) throw new HoardError('INVALID_ARGUMENT', 'paths/items: give at least one path (e.g. "/train") or item to load');
-  if (paths.length + items.length > MAX_LOAD_ENTRIES) {
-    throw new HoardError('INVALID_ARGUMENT', `paths/items: ${paths.length + items.length} entries; at most ${MAX_LOAD_ENTRIES} per request, split the job or load a parent directory`);
-  }
-  const concurrency = requestCount(req.concurrency, 'concurrency');
-  if (concurrency > MAX_LOAD_CONCURRENCY) throw new HoardError('INVALID_ARGUMENT', `concurrency: ${concurrency} is too high; use 0 (worker default) to ${MAX_LOAD_CONCURRENCY}`);
+  const concurrency = requestInteger(req.concurrency, 'concurrency', MAX_LOAD_CONCURRENCY, 'requests (0 = the worker default)');
   return {
     paths,
     items,
     concurrency: concurrency || defaultConcurrency,
-    bandwidthBytesPerSec: requestCount(req.bandwidthBytesPerSec, 'bandwidth_bytes_per_sec'),
+    bandwidthBytesPerSec: requestInteger(req.bandwidthBytesPerSec, 'bandwidth_bytes_per_sec', MAX_BANDWIDTH, 'bytes per second (0 = unlimited)'),
     metadataOnly: req.metadataOnly === true,
   };
 }

@@ -1,4 +1,5 @@
 import { HoardError } from '../../lib/errors.js';
+import { checkPathLimits, clip } from '../../lib/limits.js';
 
 /**
  * Canonical namespace path: '/'-rooted, no empty or '.' segments, no trailing slash.
@@ -10,14 +11,16 @@ import { HoardError } from '../../lib/errors.js';
 const CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[^/\0]+)+$/;
 
 export function normalizePath(p: string): string {
-  if (typeof p === 'string' && (p === '/' || CANONICAL.test(p))) return p;
   if (typeof p !== 'string') throw new HoardError('INVALID_ARGUMENT', 'path: expected a string like "/dir/file"');
+  // Limits first: nothing below (regex, split, the under-storage, error messages) sees a huge path.
+  checkPathLimits(p);
+  if (p === '/' || CANONICAL.test(p)) return p;
   if (p.includes('\0')) throw new HoardError('INVALID_ARGUMENT', 'path: contains a NUL byte; remove it');
-  if (!p.startsWith('/')) throw new HoardError('INVALID_ARGUMENT', `path "${p}": must be absolute, like "/${p}"`);
+  if (!p.startsWith('/')) throw new HoardError('INVALID_ARGUMENT', `path "${clip(p)}": must be absolute, like "/${clip(p)}"`);
   const parts: string[] = [];
   for (const seg of p.split('/')) {
     if (seg === '' || seg === '.') continue;
-    if (seg === '..') throw new HoardError('INVALID_ARGUMENT', `path "${p}": ".." is not allowed; use an absolute path inside the dataset`);
+    if (seg === '..') throw new HoardError('INVALID_ARGUMENT', `path "${clip(p)}": ".." is not allowed; use an absolute path inside the dataset`);
     parts.push(seg);
   }
   return '/' + parts.join('/');
