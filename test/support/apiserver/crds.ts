@@ -1,9 +1,10 @@
 import { cause, invalid } from './errors.js';
 import { resourceType, type Registry } from './registry.js';
-import { compileSchema } from './schema.js';
+import { compileSchema, toJsonSchema } from './schema.js';
+import { schemaCauses } from './structural.js';
 import type { Store } from './store.js';
 import type { CompiledSchema, FieldCause, KObject, ResourceType } from './types.js';
-import { now } from './util.js';
+import { deepEqual, now } from './util.js';
 
 const CRD_KEY = 'apiextensions.k8s.io/customresourcedefinitions';
 const CLEANUP = 'customresourcecleanup.apiextensions.k8s.io';
@@ -42,10 +43,14 @@ function crdCauses(crd: KObject): FieldCause[] {
   }
   versions.forEach((v, i) => {
     if (!v?.name) causes.push(cause('FieldValueRequired', `spec.versions[${i}].name`, 'Required value'));
-    const schema = v?.schema?.openAPIV3Schema;
-    if (!schema) causes.push(cause('FieldValueRequired', `spec.versions[${i}].schema.openAPIV3Schema`, 'Required value: schemas are required'));
-    else if (schema.type !== 'object') causes.push(cause('FieldValueInvalid', `spec.versions[${i}].schema.openAPIV3Schema.type`, `Invalid value: "${String(schema.type ?? '')}": must be object at the root`));
+    if (!v?.schema?.openAPIV3Schema) causes.push(cause('FieldValueRequired', `spec.versions[${i}].schema.openAPIV3Schema`, 'Required value: schemas are required'));
   });
+  if (spec.preserveUnknownFields === true) causes.push(cause('FieldValueInvalid', 'spec.preserveUnknownFields', 'Invalid value: true: must be false in order to use defaults in the schema'));
+  // The server's internal form hoists a schema shared by every version to spec.validation, and
+  // reports its errors there (what `kubectl apply` of a one-version CRD shows).
+  const schemas = versions.map((v) => v?.schema?.openAPIV3Schema);
+  if (schemas.length && schemas.every((s) => s && deepEqual(s, schemas[0]))) causes.push(...schemaCauses(schemas[0], 'spec.validation.openAPIV3Schema', toJsonSchema));
+  else schemas.forEach((s, i) => s && causes.push(...schemaCauses(s, `spec.versions[${i}].schema.openAPIV3Schema`, toJsonSchema)));
   return causes;
 }
 

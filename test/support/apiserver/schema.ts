@@ -14,7 +14,7 @@ const isObject = (v: unknown): v is Record<string, any> => v !== null && typeof 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, verbose: true });
 
 /** Rewrite the Kubernetes OpenAPI dialect into plain JSON Schema ajv understands. */
-function toJsonSchema(s: unknown): unknown {
+export function toJsonSchema(s: unknown): unknown {
   if (Array.isArray(s)) return s.map(toJsonSchema);
   if (!isObject(s)) return s;
   const out: Schema = {};
