@@ -13,6 +13,8 @@ import { buildWorkerStatefulSet } from '../operator/builders/worker-statefulset.
 import { buildCsiCredentialsSecret, buildPersistentVolume, buildPersistentVolumeClaim, csiSecretName } from '../operator/builders/volume.js';
 import { buildLoaderCronJob, buildLoaderJob, loaderArgs } from '../operator/builders/loader-job.js';
 import { planTiers } from '../operator/builders/tiers.js';
+import { validateMountTable } from '../lib/mounts.js';
+import { describeUnready, podNotReadyReason, unreadyPods } from '../operator/controllers/worker-diagnosis.js';
 import type { BuildContext } from '../operator/builders/context.js';
 import { validateDataLoadSpec, validateDatasetSpec, validateRuntimeSpec } from '../operator/api/validate.js';
 import { dataload, dataset, runtime } from './operator/fixtures.js';
@@ -125,6 +127,58 @@ describe('worker StatefulSet', () => {
   });
 });
 
+describe('path data in a cluster (file://, nfs://, pvc://)', () => {
+  const ds = dataset({
+    mounts: [
+      { name: 'train', uri: 's3://datasets/imagenet/train' },
+      { name: 'host', uri: 'file:///srv/data/' },
+      { name: 'exports', uri: 'nfs://nfs.example.com/exports/ml' },
+      { name: 'claim', uri: 'pvc://team-data/imagenet/val' },
+    ],
+  });
+  const sts = buildWorkerStatefulSet(ds, runtime(), ctx, 'h');
+  const pod = sts.spec!.template.spec!;
+
+  it('gives the workers each path as a read-only volume of its kind, mounted under /hoard/ufs', () => {
+    validates(new StatefulSet(sts as never));
+    const ufs = pod.volumes!.filter((v) => v.name.startsWith('ufs-'));
+    expect(ufs).toEqual([
+      { name: 'ufs-1', hostPath: { path: '/srv/data', type: 'Directory' } },
+      { name: 'ufs-2', nfs: { server: 'nfs.example.com', path: '/exports/ml', readOnly: true } },
+      { name: 'ufs-3', persistentVolumeClaim: { claimName: 'team-data', readOnly: true } },
+    ]);
+    expect(pod.containers[0].volumeMounts!.filter((m) => m.name.startsWith('ufs-'))).toEqual([
+      { name: 'ufs-1', mountPath: '/hoard/ufs/host', readOnly: true },
+      { name: 'ufs-2', mountPath: '/hoard/ufs/exports', readOnly: true },
+      { name: 'ufs-3', mountPath: '/hoard/ufs/claim', readOnly: true },
+    ]);
+  });
+
+  it('points the mount table at the in-pod path and describes the volume for the CSI side', () => {
+    const table = JSON.parse(buildMountsConfigMap(ds).data!['mounts.json']);
+    expect(table.mounts.map((m: { uri: string }) => m.uri)).toEqual(['s3://datasets/imagenet/train', 'file:///hoard/ufs/host', 'file:///hoard/ufs/exports', 'file:///hoard/ufs/claim/imagenet/val']);
+    expect(table.mounts[0].volume).toBeUndefined();
+    const csi = JSON.parse(buildPersistentVolume(ds, runtime(), ctx).spec!.csi!.volumeAttributes!.mounts);
+    expect(csi.mounts[3]).toEqual({
+      name: 'claim', uri: 'file:///hoard/ufs/claim/imagenet/val', readOnly: true,
+      volume: { name: 'ufs-3', mountPath: '/hoard/ufs/claim', namespace: 'ml', source: { persistentVolumeClaim: { claimName: 'team-data', readOnly: true } } },
+    });
+    expect(validateMountTable(csi).mounts).toHaveLength(4);
+  });
+
+  it.each([
+    ['file://host/x', /spec\.mounts\[0\]\.uri: "file:\/\/host\/x" must be file:\/\/\/abs\/path/],
+    ['file:///', /names the node's root directory/],
+    ['file:///srv/../etc', /"\." or "\.\." path segments/],
+    ['pvc://Bad_Claim/x', /spec\.mounts\[0\]\.uri: .*pvc:\/\/claim-name/],
+    ['nfs://bad host/x', /spec\.mounts\[0\]\.uri: .*nfs:\/\/server\/export\/path/],
+  ])('rejects %s naming the field and the fix', (uri, msg) => {
+    const problems = validateDatasetSpec(dataset({ mounts: [{ name: 'a', uri }] }).spec);
+    expect(problems[0]?.field).toBe('spec.mounts[0].uri');
+    expect(problems[0]?.message).toMatch(msg);
+  });
+});
+
 describe('Service and ConfigMap', () => {
   it('builds a headless Service with grpc/http ports', () => {
     const svc = buildWorkerService(runtime());
@@ -140,7 +194,10 @@ describe('Service and ConfigMap', () => {
     expect(cm.metadata!.name).toBe('imagenet-mounts');
     const table = JSON.parse(cm.data!['mounts.json']);
     expect(table.mounts[0]).toEqual({ name: 'train', uri: 's3://datasets/imagenet/train', options: { endpoint: 'https://s3.example.com', region: 'us-east-1' }, credentialsDir: '/etc/hoard/credentials/train', readOnly: true });
-    expect(table.mounts[1]).toEqual({ name: 'labels', uri: 'file:///mnt/nfs/labels', readOnly: true });
+    expect(table.mounts[1]).toEqual({
+      name: 'labels', uri: 'file:///hoard/ufs/labels', readOnly: true,
+      volume: { name: 'ufs-1', mountPath: '/hoard/ufs/labels', source: { hostPath: { path: '/mnt/nfs/labels', type: 'Directory' } } },
+    });
     expect(cm.data!['mounts.json']).not.toMatch(/secretAccessKey|accessKeyId|s3-creds/);
   });
 });
@@ -234,5 +291,26 @@ describe('spec validation beyond the schema', () => {
     expect(validateRuntimeSpec(runtime({ pageSize: '1Gi' }).spec)[0].field).toBe('spec.pageSize');
     expect(validateDataLoadSpec(dataload({ policy: 'Cron' }).spec)[0].field).toBe('spec.schedule');
     expect(validateDataLoadSpec(dataload({ paths: ['/a/../b'] }).spec)[0].field).toBe('spec.paths[0]');
+  });
+});
+
+describe('why workers are not ready', () => {
+  const pod = (name: string, status: Record<string, unknown>) => ({ metadata: { name }, status }) as never;
+  it('passes on the scheduler, the kubelet and the worker in their own words', () => {
+    const pods = [
+      pod('ds-worker-1', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'worker', state: { running: {} } }] }),
+      pod('ds-worker-0', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient memory.' }] }),
+      pod('ds-worker-2', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'worker', state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s' } }, lastState: { terminated: { exitCode: 1, reason: 'Error', message: '--mounts-file: missing\n' } } }] }),
+      pod('ds-worker-3', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }),
+    ];
+    const unready = unreadyPods(pods);
+    expect(unready.map((p) => p.metadata!.name)).toEqual(['ds-worker-0', 'ds-worker-1', 'ds-worker-2']);
+    expect(describeUnready(unready, new Map([['ds-worker-1', 'mount data: file mount root /hoard/ufs/data: no such file or directory']]))).toBe(
+      'ds-worker-0: not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.; ' +
+        'ds-worker-1: not ready: mount data: file mount root /hoard/ufs/data: no such file or directory; ' +
+        'ds-worker-2: CrashLoopBackOff: back-off 10s (last exit 1 Error: --mounts-file: missing)',
+    );
+    expect(podNotReadyReason(pods[0]!)).toBe('running, readiness probe not passing yet');
+    expect(podNotReadyReason(pod('x', { containerStatuses: [{ name: 'worker', state: { waiting: { reason: 'ImagePullBackOff', message: 'x'.repeat(1000) } } }] })).length).toBeLessThan(320);
   });
 });

@@ -148,6 +148,7 @@ describe('worker request validation', () => {
     const stats = await client.stats();
     expect(stats.workerId).toBe('w0');
     expect(stats.ready).toBe(true);
+    expect(stats.readyReason).toMatch(/^\d+ mount\(s\) reachable$/);
     expect((await client.read('/data/sub/small.bin', 0, 10)).equals(small.subarray(0, 10))).toBe(true);
   });
 });

@@ -43,6 +43,11 @@ export interface Toleration {
 
 export interface DatasetMount {
   name: string;
+  /**
+   * s3://bucket/prefix, http(s)://host/path, or path data as a Kubernetes volume: file:///abs/path
+   * (hostPath on every worker node), nfs://server/export/path, pvc://claim[/sub/path]
+   * (operator/builders/ufs-volumes.ts).
+   */
   uri: string;
   options?: Record<string, string>;
   credentials?: { secretRef: { name: string } };

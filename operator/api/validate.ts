@@ -1,5 +1,6 @@
 import { validateMountTable } from '../../lib/mounts.js';
 import { parseSize } from '../../lib/units.js';
+import { ufsPlacement } from '../builders/ufs-volumes.js';
 import type { CacheRuntimeSpec, DataLoadSpec, DatasetSpec } from './types.js';
 
 /**
@@ -17,10 +18,16 @@ export function validateDatasetSpec(spec: DatasetSpec | undefined): SpecProblem[
   if (!spec || !Array.isArray(spec.mounts)) return [{ field: 'spec.mounts', message: 'spec.mounts: required, a list of {name, uri}' }];
   const problems: SpecProblem[] = [];
   try {
-    validateMountTable({ mounts: spec.mounts.map(({ name, uri, options, readOnly }) => ({ name, uri, options, readOnly })) });
+    // Path uris (file://, nfs://, pvc://) are checked as the workers will see them: on their volume.
+    const mounts = spec.mounts.map(({ name, uri, options, readOnly }, i) => {
+      const placed = typeof uri === 'string' && typeof name === 'string' ? ufsPlacement({ name, uri }, i, 'default') : undefined;
+      return { name, uri: placed?.uri ?? uri, options, readOnly, ...(placed ? { volume: placed.volume } : {}) };
+    });
+    validateMountTable({ mounts });
   } catch (e) {
     const message = (e as Error).message;
-    problems.push({ field: `spec.${message.split(':')[0]}`, message: `spec.${message}` });
+    const field = message.split(':')[0];
+    problems.push({ field: field.startsWith('spec.') ? field : `spec.${field}`, message: message.startsWith('spec.') ? message : `spec.${message}` });
   }
   spec.mounts.forEach((m, i) => {
     for (const key of Object.keys(m.options ?? {})) {

@@ -4,20 +4,26 @@ import type { MountTable } from '../../lib/mounts.js';
 import type { Dataset } from '../api/types.js';
 import { CREDENTIALS_ROOT, labels, names } from './names.js';
 import { controllerRef } from './owner.js';
+import { ufsPlacement } from './ufs-volumes.js';
 
 /**
  * The mount table as workers read it. It carries no secret values: a mount with credentials
- * points credentialsDir at the directory where its Secret is mounted in the worker pod.
+ * points credentialsDir at the directory where its Secret is mounted in the worker pod. Path data
+ * (file://, nfs://, pvc://) is read from its volume inside the pod, which the entry describes.
  */
 export function workerMountTable(ds: Dataset): MountTable {
   return {
-    mounts: ds.spec.mounts.map((m) => ({
+    mounts: ds.spec.mounts.map((m, i) => {
+      const placed = ufsPlacement(m, i, ds.metadata.namespace);
+      return {
       name: m.name,
-      uri: m.uri,
+      uri: placed?.uri ?? m.uri,
       ...(m.options && Object.keys(m.options).length > 0 ? { options: { ...m.options } } : {}),
       ...(m.credentials ? { credentialsDir: `${CREDENTIALS_ROOT}/${m.name}` } : {}),
       readOnly: m.readOnly ?? true,
-    })),
+      ...(placed ? { volume: placed.volume } : {}),
+      };
+    }),
   };
 }
 

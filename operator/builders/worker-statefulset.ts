@@ -6,6 +6,7 @@ import { CREDENTIALS_ROOT, labels, MOUNTS_FILE, names, selectorLabels, WORKER_GR
 import { controllerRef } from './owner.js';
 import { mebibytes } from './quantity.js';
 import { planTiers, POD_UID_ENV } from './tiers.js';
+import { ufsPodVolumes } from './ufs-volumes.js';
 
 export const CONFIG_HASH_ANNOTATION = 'data.hoard.dev/config-hash';
 const BASE_MEMORY = 256 * 2 ** 20;
@@ -58,6 +59,7 @@ export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: Build
   const { name, namespace } = ds.metadata;
   const tiers = planTiers(rt.spec.tieredStore.levels, ctx.kubeletDir);
   const creds = credentialVolumes(ds);
+  const ufs = ufsPodVolumes(ds);
   const podLabels = labels(name, 'worker');
   const tolerations: V1Toleration[] = [...(ds.spec.tolerations ?? []), ...(rt.spec.worker?.tolerations ?? [])];
   const container: V1Container = {
@@ -78,7 +80,7 @@ export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: Build
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
     resources: workerResources(rt, tiers.memoryBytes),
-    volumeMounts: [{ name: 'mounts', mountPath: MOUNTS_FILE, subPath: 'mounts.json', readOnly: true }, ...tiers.mounts, ...creds.mounts],
+    volumeMounts: [{ name: 'mounts', mountPath: MOUNTS_FILE, subPath: 'mounts.json', readOnly: true }, ...tiers.mounts, ...creds.mounts, ...ufs.mounts],
   };
   return {
     apiVersion: 'apps/v1',
@@ -96,7 +98,7 @@ export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: Build
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 30,
           containers: [container],
-          volumes: [{ name: 'mounts', configMap: { name: names.mountsConfigMap(name) } }, ...tiers.volumes, ...creds.volumes],
+          volumes: [{ name: 'mounts', configMap: { name: names.mountsConfigMap(name) } }, ...tiers.volumes, ...creds.volumes, ...ufs.volumes],
           ...(rt.spec.worker?.nodeSelector ? { nodeSelector: { ...rt.spec.worker.nodeSelector } } : {}),
           ...(tolerations.length > 0 ? { tolerations } : {}),
           ...(ds.spec.nodeAffinity ? { affinity: { nodeAffinity: ds.spec.nodeAffinity as never } } : {}),

@@ -19,6 +19,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
 import { applyStats } from './dataset-status.js';
 import { checkSecrets } from './secrets.js';
+import { describeUnready, unreadyPods } from './worker-diagnosis.js';
 
 export interface DatasetControllerOptions {
   k: KubeClients;
@@ -125,16 +126,17 @@ export class DatasetController {
     status.pvc = names.pvc(name);
     status.pv = names.pv(namespace, name);
     const workersOk = desired > 0 && ready >= desired;
+    const why = workersOk || desired === 0 ? '' : await this.whyNotReady(namespace, name, desired);
     set(workersOk
       ? { type: 'WorkersReady', status: 'True', reason: 'WorkersReady', message: `${ready}/${desired} workers ready` }
-      : { type: 'WorkersReady', status: 'False', reason: desired === 0 ? 'ScaledToZero' : 'WorkersNotReady', message: desired === 0 ? 'spec.replicas of CacheRuntime is 0: no cache workers' : `${ready}/${desired} workers ready` });
+      : { type: 'WorkersReady', status: 'False', reason: desired === 0 ? 'ScaledToZero' : 'WorkersNotReady', message: desired === 0 ? 'spec.replicas of CacheRuntime is 0: no cache workers' : `${ready}/${desired} workers ready${why}` });
     const bound = ready > 0 && (workersOk || ds.status?.phase === 'Bound');
     status.phase = bound ? 'Bound' : 'Pending';
     const volume = getCondition(status.conditions, 'VolumeReady');
     if (bound && volume?.status !== 'False') {
       set({ type: 'Ready', status: 'True', reason: 'Bound', message: `PVC ${names.pvc(name)} serves the dataset from ${ready}/${desired} workers` });
     } else if (!bound) {
-      set({ type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `waiting for cache workers: ${ready}/${desired} ready` });
+      set({ type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `waiting for cache workers: ${ready}/${desired} ready${why}` });
     }
 
     if (ready > 0) this.foldStats(key, { namespace, name, replicas: sts.status?.replicas ?? desired }, status, set);
@@ -150,6 +152,20 @@ export class DatasetController {
         : { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${desired} workers ready` }, rt.metadata.generation),
     });
     return this.writeStatus(ds, status, bound && workersOk ? this.o.statsIntervalMs : 2_000);
+  }
+
+  /** "; <pod>: <reason>" from the pods' status and the workers' own readiness reasons, or "". */
+  private async whyNotReady(namespace: string, name: string, desired: number): Promise<string> {
+    const list = await this.o.k.core.listNamespacedPod({ namespace, labelSelector: selectorString(selectorLabels(name, 'worker')) });
+    const pods = unreadyPods(list.items);
+    if (pods.length === 0) return '';
+    const prefix = `${names.workers(name)}-`;
+    const running = pods.filter((p) => p.status?.phase === 'Running').slice(0, 3);
+    const reasons = (await this.o.stats.readyReasons?.(
+      { namespace, name, replicas: desired },
+      running.map((p) => ({ pod: p.metadata!.name!, ordinal: Number(p.metadata!.name!.slice(prefix.length)), podIP: p.status?.podIP })),
+    ).catch(() => undefined)) ?? new Map<string, string>();
+    return `; ${describeUnready(pods, reasons)}`;
   }
 
   private async getRuntime(namespace: string, name: string): Promise<CacheRuntime | undefined> {

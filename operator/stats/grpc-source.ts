@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { workerServiceCtor } from '../../worker/client/connection.js';
 import type { WorkerStats } from '../../worker/client/types.js';
 import { workerEndpoints } from './endpoints.js';
-import type { DatasetRef, DatasetStats, StatsSource } from './source.js';
+import { WORKER_GRPC_PORT } from '../builders/names.js';
+import type { DatasetRef, DatasetStats, StatsSource, UnreadyWorker } from './source.js';
 
 // The Stats reply decodes to the client's WorkerStats, except that an empty repeated field may be absent.
 type RawStats = Omit<WorkerStats, 'tiers'> & { tiers?: WorkerStats['tiers'] };
@@ -62,6 +63,20 @@ export class GrpcStatsSource implements StatsSource {
       }
     }
     return result;
+  }
+
+  async readyReasons(ref: DatasetRef, pods: UnreadyWorker[]): Promise<Map<string, string>> {
+    const override = this.opts.overrides?.get(`${ref.namespace}/${ref.name}`);
+    const out = new Map<string, string>();
+    await Promise.all(
+      pods.map(async (p) => {
+        const endpoint = override ? override[p.ordinal] : p.podIP ? `${p.podIP.includes(':') ? `[${p.podIP}]` : p.podIP}:${WORKER_GRPC_PORT}` : undefined;
+        if (!endpoint) return;
+        const s = await this.stats(endpoint).catch(() => undefined);
+        if (s?.readyReason) out.set(p.pod, s.readyReason);
+      }),
+    );
+    return out;
   }
 
   async close(): Promise<void> {}

@@ -17,8 +17,17 @@ export interface DatasetRef {
   replicas: number;
 }
 
+/** A worker pod that is not ready: where its gRPC port answers (by pod IP, it has no DNS name yet). */
+export interface UnreadyWorker {
+  pod: string;
+  ordinal: number;
+  podIP?: string;
+}
+
 /** Injectable so tests map a dataset to real worker processes on 127.0.0.1. */
 export interface StatsSource {
   collect(ref: DatasetRef, opts: { withUfs: boolean }): Promise<DatasetStats>;
+  /** The workers' own not-ready reasons (Stats.readyReason), by pod name; pods that do not answer are left out. */
+  readyReasons?(ref: DatasetRef, pods: UnreadyWorker[]): Promise<Map<string, string>>;
   close(): Promise<void>;
 }

@@ -73,6 +73,7 @@ function toStats(w: any, fallbackId: string): WorkerStats {
     evictions: Number(w.evictions),
     filesCached: Number(w.filesCached),
     ready: Boolean(w.ready),
+    readyReason: String(w.readyReason ?? ''),
     tiers: (w.tiers ?? []).map((t: any) => ({
       medium: t.medium,
       capacityBytes: Number(t.capacityBytes),

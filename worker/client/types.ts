@@ -37,6 +37,8 @@ export interface WorkerStats {
   evictions: number;
   filesCached: number;
   ready: boolean;
+  /** The worker's own readiness reason (its /readyz text); empty from older workers. */
+  readyReason?: string;
   tiers: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
   /** The worker's RAM-disk pages, readable by a client on its host (worker/store/short-circuit.ts). */
   shortCircuit?: { dir: string; token: string; pageSize: number };

@@ -37,6 +37,11 @@ export class Readiness {
     return this.state.ready && !this.stopping;
   }
 
+  /** The reason of the last known answer, e.g. "mount data: … no such file or directory". */
+  currentReason(): string {
+    return this.stopping ? 'shutting down' : this.state.reason;
+  }
+
   async check(): Promise<ReadinessState> {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
     if (Date.now() - this.checkedAt < this.opts.cacheMs) return this.state;

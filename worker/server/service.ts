@@ -25,6 +25,7 @@ export interface WorkerContext {
   metrics: WorkerMetrics;
   logger: Logger;
   ready(): boolean;
+  readyReason(): string;
 }
 
 const MAX_LOAD_CONCURRENCY = 256;
@@ -131,6 +132,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
         evictions: s.evictions,
         filesCached: s.filesCached,
         ready: ctx.ready(),
+        readyReason: ctx.readyReason(),
         tiers: s.tiers.map((t) => ({ medium: t.medium, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, pages: t.pages })),
         shortCircuit: ctx.shortCircuit,
       };

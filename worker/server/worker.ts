@@ -55,6 +55,7 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     metrics,
     logger,
     ready: () => readiness.current(),
+    readyReason: () => readiness.currentReason(),
   };
   const handlers = workerHandlers(ctx);
   const data = createDataServer({ meta, reader, windowSize: chunkSizeFor(cfg.pageSize, DATA_WINDOW), metrics, logger });
