@@ -39,7 +39,7 @@ export function parsePathUri(uri: string, field: string): { kind: 'hostPath' | '
     return { kind: 'hostPath', host: '', path: clean };
   }
   if (scheme === 'nfs') {
-    if (!/^[A-Za-z0-9.\-]{1,253}$|^\[[0-9a-fA-F:.]+\]$/.test(host)) throw new Error(`${field}: "${uri}" must be nfs://server/export/path with a host name or IP address as server`);
+    if (!/^[A-Za-z0-9.-]{1,253}$|^\[[0-9a-fA-F:.]+\]$/.test(host)) throw new Error(`${field}: "${uri}" must be nfs://server/export/path with a host name or IP address as server`);
     return { kind: 'nfs', host: host.replace(/^\[|\]$/g, ''), path: clean || '/' };
   }
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(host)) throw new Error(`${field}: "${uri}" must be pvc://claim-name[/sub/path] with the name of a PersistentVolumeClaim in the Dataset's namespace`);
