@@ -12,6 +12,8 @@ export interface UpHarness {
   readonly mnt: string;
   /** Runs `hoard up ARGS` and resolves with its "mounted" event once the mount is ready. */
   start(args: string[]): Promise<Record<string, unknown>>;
+  /** The running `hoard up` (its stdout events and stderr). */
+  readonly up: HoardProcess;
   /** Ctrl-C: `hoard up` must exit 0, leave no mount and no child process behind. */
   stopAndCheck(): Promise<void>;
 }
@@ -37,6 +39,10 @@ export function upHarness(): UpHarness {
     },
     get mnt() {
       return join(root, 'mnt');
+    },
+    get up() {
+      if (!up) throw new Error('hoard up is not running');
+      return up;
     },
     async start(args) {
       up = spawnHoard(['up', ...args]);

@@ -5,12 +5,14 @@ import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createLogger } from '../../lib/log.js';
 import { mountTableFromArgs, type MountTable } from '../../lib/mounts.js';
 import { formatSize, parseSize } from '../../lib/units.js';
 import { detachMount, isMountPoint } from '../../csi/fuse/stale-mount.js';
 import { statRamFs } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
+import { keepWorkerAlive } from './up-restart.js';
 
 interface UpFlags {
   ufs?: string[];
@@ -99,8 +101,9 @@ async function mountTable(flags: UpFlags, cacheDir: string): Promise<{ table: Mo
   return { table: { mounts: [{ name: 'sample', uri: pathToFileURL(sample.dir).href }] }, what: 'the sample dataset' };
 }
 
-function workerArgs(i: number, p: UpPlan, mountsFile: string): string[] {
-  const args = ['worker', '--id', `worker-${i}`, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mounts-file', mountsFile, '--page-size', String(p.pageSize)];
+/** A restarted worker takes its predecessor's ports (`listen`, `http` from its ready line). */
+function workerArgs(i: number, p: UpPlan, mountsFile: string, listen = '127.0.0.1:0', http = '127.0.0.1:0'): string[] {
+  const args = ['worker', '--id', `worker-${i}`, '--listen', listen, '--http', http, '--mounts-file', mountsFile, '--page-size', String(p.pageSize)];
   if (p.mem > 0) args.push('--tier', p.ramDisk ? `MEM:${join(p.ramDisk, `worker-${i}`)}:${p.mem}` : `MEM:${p.mem}`);
   if (p.disk > 0) args.push('--tier', `SSD:${join(p.cacheDir, 'workers', `worker-${i}`)}:${p.disk}`);
   return args;
@@ -159,9 +162,21 @@ async function runUp(flags: UpFlags): Promise<void> {
     await stopAll('start-up failed', 1);
     return;
   }
-  for (const child of [...workers, mount]) {
-    void child.exited.then((code) => stopAll(`${child.name} exited unexpectedly (code ${code}); see ${child.logFile}`, 1));
-  }
+  // A worker that dies is restarted on its ports (the mount fails over meanwhile); the mount
+  // itself is what the user holds, so losing it stops everything.
+  const logger = createLogger('up');
+  const restart = (prev: Child): Promise<Child> => {
+    const i = Number(prev.name.slice('worker-'.length));
+    return startHoardChild(prev.name, workerArgs(i, p, mountsFile, String(prev.ready.grpc), String(prev.ready.http)), prev.logFile, 'listening', READY_TIMEOUT_MS);
+  };
+  const restarted = (child: Child): void => {
+    // stopAll may have run while this child started: it was not there to be stopped.
+    if (stopping) void stopChild(child, STOP_GRACE_MS);
+    else if (json) process.stdout.write(JSON.stringify({ event: 'worker-restarted', worker: child.name, pid: child.proc.pid }) + '\n');
+  };
+  for (let i = 0; i < workers.length; i++) void keepWorkerAlive(workers, i, restart, () => stopping, logger, restarted);
+  const m = mount;
+  void m.exited.then((code) => stopAll(`${m.name} exited unexpectedly (code ${code}); see ${m.logFile}`, 1));
 
   const names = table.mounts.map((m) => `${p.mountDir}/${m.name}`);
   if (json) {
