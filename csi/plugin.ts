@@ -52,7 +52,7 @@ export async function startCsiPlugin(opts: CsiPluginOptions): Promise<CsiPlugin>
   };
   const identity = identityHandlers({ notReady });
   const node = nodeHandlers({ nodeId: opts.nodeId, volumes, usage, logger });
-  const { server, socket } = await startGrpc(opts.endpoint, identity, node as Record<string, (r: any) => Promise<unknown>>, logger);
+  const { server, socket } = await startGrpc(opts.endpoint, { Identity: identity, Node: node as Record<string, (r: any) => Promise<unknown>> }, logger);
   let http: { server: HttpServer; address: string } | undefined;
   if (opts.healthPort !== undefined) http = await startHealth(opts.healthHost ?? '0.0.0.0', opts.healthPort, notReady);
 

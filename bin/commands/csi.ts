@@ -1,5 +1,7 @@
+import { KubeConfig } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
+import { startCsiController } from '../../csi/controller-plugin.js';
 import { startCsiPlugin } from '../../csi/plugin.js';
 import { createLogger } from '../../lib/log.js';
 
@@ -9,40 +11,90 @@ function port(v: string): number {
   return n;
 }
 
+interface CsiOpts {
+  endpoint: string;
+  nodeId?: string;
+  stateDir: string;
+  healthPort?: number;
+  healthHost: string;
+  fuseDevice: string;
+  controller?: boolean;
+  namespace: string;
+  kubeconfig?: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 export function csiCommand(): Command {
   return new Command('csi')
-    .description('Serve the CSI node plugin (driver csi.hoard.dev): stages one FUSE mount per volume and bind-mounts it into pods')
+    .description(
+      'Serve the CSI driver csi.hoard.dev. Node plugin (default): stages one FUSE mount per volume and bind-mounts it into pods. ' +
+        'With --controller: the Controller service, which provisions read-only views of a Dataset for claims naming its StorageClass (run beside csi-provisioner)',
+    )
     .addOption(new Option('--endpoint <endpoint>', 'CSI socket, unix:///path.sock').env('CSI_ENDPOINT').default('unix:///csi/csi.sock'))
-    .addOption(new Option('--node-id <name>', 'this node\'s name as the CO knows it (e.g. spec.nodeName)').env('NODE_ID'))
+    .addOption(new Option('--node-id <name>', 'this node\'s name as the CO knows it (e.g. spec.nodeName); node plugin only').env('NODE_ID'))
     .option('--state-dir <dir>', 'where staged/published volumes are recorded (keep it on the host: survives restarts)', '/var/lib/hoard-csi')
     .option('--health-port <port>', 'serve GET /healthz (runs Probe) on this port', port)
     .option('--health-host <host>', 'address for --health-port', '0.0.0.0')
     .option('--fuse-device <path>', 'FUSE device the plugin checks before reporting ready', '/dev/fuse')
-    .action(async (opts: { endpoint: string; nodeId?: string; stateDir: string; healthPort?: number; healthHost: string; fuseDevice: string }) => {
-      if (!opts.nodeId) throw new Error('--node-id is required (or NODE_ID): the Kubernetes node name, e.g. from the downward API spec.nodeName');
-      const logger = createLogger('csi');
-      const plugin = await startCsiPlugin({
-        endpoint: opts.endpoint,
-        nodeId: opts.nodeId,
-        stateDir: resolve(opts.stateDir),
-        healthHost: opts.healthHost,
-        healthPort: opts.healthPort,
-        fuseDevice: opts.fuseDevice,
-        logger,
-      });
-      process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${plugin.socket}`, health: plugin.health ?? null, nodeId: opts.nodeId })}\n`);
-      logger.info({ socket: plugin.socket, health: plugin.health, nodeId: opts.nodeId }, 'csi plugin serving');
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'stopping; FUSE mounts stay for the next plugin to adopt');
-        plugin.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+    .option('--controller', 'serve the Controller service (CreateVolume/DeleteVolume) instead of the Node service')
+    .addOption(new Option('--namespace <ns>', 'controller mode: namespace where volume records (ConfigMaps) are kept').env('POD_NAMESPACE').default('default'))
+    .option('--kubeconfig <file>', 'controller mode: kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .action(async (opts: CsiOpts) => {
+      if (opts.controller) return runController(opts);
+      return runNode(opts);
     });
+}
+
+function onSignals(stop: (signal: string) => void): void {
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function runController(opts: CsiOpts): Promise<void> {
+  if (!DNS_LABEL.test(opts.namespace) || opts.namespace.length > 63) throw new Error(`--namespace: "${opts.namespace}" must be a namespace name (DNS label)`);
+  const logger = createLogger('csi-controller');
+  const kubeConfig = new KubeConfig();
+  if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const ctl = await startCsiController({ endpoint: opts.endpoint, kubeConfig, namespace: opts.namespace, healthHost: opts.healthHost, healthPort: opts.healthPort, logger });
+  process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${ctl.socket}`, health: ctl.health ?? null, mode: 'controller' })}\n`);
+  logger.info({ socket: ctl.socket, health: ctl.health, namespace: opts.namespace }, 'csi controller serving');
+  let stopping = false;
+  onSignals((signal) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    ctl.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}
+
+async function runNode(opts: CsiOpts): Promise<void> {
+  if (!opts.nodeId) throw new Error('--node-id is required (or NODE_ID): the Kubernetes node name, e.g. from the downward API spec.nodeName');
+  const logger = createLogger('csi');
+  const plugin = await startCsiPlugin({
+    endpoint: opts.endpoint,
+    nodeId: opts.nodeId,
+    stateDir: resolve(opts.stateDir),
+    healthHost: opts.healthHost,
+    healthPort: opts.healthPort,
+    fuseDevice: opts.fuseDevice,
+    logger,
+  });
+  process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${plugin.socket}`, health: plugin.health ?? null, nodeId: opts.nodeId })}\n`);
+  logger.info({ socket: plugin.socket, health: plugin.health, nodeId: opts.nodeId }, 'csi plugin serving');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping; FUSE mounts stay for the next plugin to adopt');
+    plugin.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  onSignals(stop);
 }

@@ -10,8 +10,8 @@ export function csiProtoPath(): string {
   return join(packageRoot(), 'csi', 'proto', 'csi.proto');
 }
 
-export function loadCsi(): { Identity: ServiceClientConstructor; Node: ServiceClientConstructor } {
+export function loadCsi(): { Identity: ServiceClientConstructor; Controller: ServiceClientConstructor; Node: ServiceClientConstructor } {
   const pkg = loadPackageDefinition(loadSync(csiProtoPath(), CSI_LOADER_OPTIONS));
   const v1 = (pkg.csi as GrpcObject).v1 as GrpcObject;
-  return { Identity: v1.Identity as ServiceClientConstructor, Node: v1.Node as ServiceClientConstructor };
+  return { Identity: v1.Identity as ServiceClientConstructor, Controller: v1.Controller as ServiceClientConstructor, Node: v1.Node as ServiceClientConstructor };
 }

@@ -11,7 +11,7 @@ import { redactRequest } from './validation.js';
 type Handler = (req: any) => Promise<unknown>;
 
 /** Calls the kubelet makes constantly: logged at debug so they do not drown the mutating ones. */
-const QUIET = new Set(['Probe', 'GetPluginInfo', 'GetPluginCapabilities', 'NodeGetCapabilities', 'NodeGetInfo', 'NodeGetVolumeStats']);
+const QUIET = new Set(['Probe', 'GetPluginInfo', 'GetPluginCapabilities', 'NodeGetCapabilities', 'NodeGetInfo', 'NodeGetVolumeStats', 'ControllerGetCapabilities']);
 
 /** Wraps async handlers: request log (secrets redacted), error -> gRPC status, duration. */
 function wrap(handlers: Record<string, Handler>, logger: Logger): UntypedServiceImplementation {
@@ -45,12 +45,14 @@ export function socketPathOf(endpoint: string): string {
   return path;
 }
 
-export async function startGrpc(
-  endpoint: string,
-  identity: Record<string, Handler>,
-  node: Record<string, Handler>,
-  logger: Logger,
-): Promise<{ server: Server; socket: string }> {
+/** The services one socket serves: Identity always, then Node (node plugin) or Controller (controller mode). */
+export interface CsiServices {
+  Identity: Record<string, Handler>;
+  Node?: Record<string, Handler>;
+  Controller?: Record<string, Handler>;
+}
+
+export async function startGrpc(endpoint: string, services: CsiServices, logger: Logger): Promise<{ server: Server; socket: string }> {
   const socket = socketPathOf(endpoint);
   await mkdir(dirname(socket), { recursive: true });
   // A socket left by a previous (killed) plugin would make bind fail with EADDRINUSE.
@@ -59,8 +61,10 @@ export async function startGrpc(
   else if (st) throw new Error(`--endpoint: ${socket} exists and is not a socket`);
   const csi = loadCsi();
   const server = new Server();
-  server.addService(csi.Identity.service, wrap(identity, logger));
-  server.addService(csi.Node.service, wrap(node, logger));
+  for (const name of ['Identity', 'Node', 'Controller'] as const) {
+    const handlers = services[name];
+    if (handlers) server.addService(csi[name].service, wrap(handlers, logger));
+  }
   await new Promise<void>((ok, fail) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? fail(err) : ok())));
   return { server, socket };
 }

@@ -45,3 +45,26 @@ export interface NodeGetVolumeStatsRequest {
   volume_path: string;
   staging_target_path: string;
 }
+
+export interface CreateVolumeRequest {
+  name: string;
+  capacity_range: { required_bytes: number; limit_bytes: number } | null;
+  volume_capabilities: VolumeCapabilityMsg[];
+  parameters: Record<string, string>;
+  secrets: Record<string, string>;
+  volume_content_source: Record<string, unknown> | null;
+  mutable_parameters: Record<string, string>;
+}
+
+export interface DeleteVolumeRequest {
+  volume_id: string;
+  secrets: Record<string, string>;
+}
+
+export interface ValidateVolumeCapabilitiesRequest {
+  volume_id: string;
+  volume_context: Record<string, string>;
+  volume_capabilities: VolumeCapabilityMsg[];
+  parameters: Record<string, string>;
+  secrets: Record<string, string>;
+}

@@ -21,13 +21,17 @@ export interface PluginProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startPlugin(opts: { dir: string; stateDir: string; nodeId?: string; args?: string[] }): Promise<PluginProcess> {
+/** `hoard csi --controller` against an API server (the emulator's kubeconfig), records in `namespace`. */
+export function startController(opts: { dir: string; kubeconfig: string; namespace: string }): Promise<PluginProcess> {
+  return startPlugin({ dir: opts.dir, controller: true, args: ['--controller', '--kubeconfig', opts.kubeconfig, '--namespace', opts.namespace] });
+}
+
+export async function startPlugin(opts: { dir: string; stateDir?: string; nodeId?: string; args?: string[]; controller?: boolean }): Promise<PluginProcess> {
   const socket = join(opts.dir, 'csi.sock');
   const args = [
     hoardBin(), 'csi',
     '--endpoint', `unix://${socket}`,
-    '--node-id', opts.nodeId ?? 'node-1',
-    '--state-dir', opts.stateDir,
+    ...(opts.controller ? [] : ['--node-id', opts.nodeId ?? 'node-1', '--state-dir', opts.stateDir ?? join(opts.dir, 'state')]),
     '--health-port', '0',
     '--health-host', '127.0.0.1',
     ...(opts.args ?? []),
@@ -70,6 +74,7 @@ type Call = (req: object) => Promise<any>;
 export interface CsiClient {
   identity: Record<string, Call>;
   node: Record<string, Call>;
+  controller: Record<string, Call>;
   close(): void;
 }
 
@@ -84,15 +89,18 @@ function promisifyClient(client: Client): Record<string, Call> {
 }
 
 export function csiClient(socket: string): CsiClient {
-  const { Identity, Node } = loadCsi();
+  const { Identity, Node, Controller } = loadCsi();
   const identity = new Identity(`unix://${socket}`, credentials.createInsecure());
   const node = new Node(`unix://${socket}`, credentials.createInsecure());
+  const controller = new Controller(`unix://${socket}`, credentials.createInsecure());
   return {
     identity: promisifyClient(identity),
     node: promisifyClient(node),
+    controller: promisifyClient(controller),
     close() {
       identity.close();
       node.close();
+      controller.close();
     },
   };
 }
