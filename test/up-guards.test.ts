@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, mountsContain, runBytes, sha256 } from './fuse-helpers.js';
+import { alive, mountsContain, runBytes, sha256, spawnHoard } from './fuse-helpers.js';
 import { upHarness } from './up-harness.js';
 
 const h = upHarness();
@@ -55,5 +55,22 @@ describe('hoard up supervises its workers', () => {
     expect(lines.find((l) => l.msg === 'worker restarted')).toMatchObject({ worker: expect.stringMatching(/^worker-\d$/), workerPid: pid });
     await h.stopAndCheck();
     expect(alive(pid)).toBe(false);
+  }, 90_000);
+});
+
+describe('hoard up never unmounts what it did not mount', () => {
+  it('a second hoard up on a live mount refuses at once and leaves the first one mounted', async () => {
+    const { src, hashes } = await folder(3, 64 * 1024);
+    await h.start(['--ufs', `file://${src}`, '--cache-dir', join(h.root, 'cache'), '--mount', h.mnt, '--workers', '1', '--mem', '16Mi', '--disk', '0']);
+    const data = join(h.mnt, 'data');
+    expect(await readAll(data)).toEqual(hashes);
+    const second = spawnHoard(['up', '--ufs', `file://${src}`, '--cache-dir', join(h.root, 'cache2'), '--mount', h.mnt, '--workers', '1', '--mem', '16Mi', '--disk', '0']);
+    const { code } = await second.exited;
+    expect(code).toBe(1);
+    expect(second.stderr()).toContain('is already a live mount point');
+    expect(second.stderr()).not.toContain('unmounted');
+    expect(await mountsContain(h.mnt)).toBe(true);
+    expect(await readAll(data)).toEqual(hashes);
+    await h.stopAndCheck();
   }, 90_000);
 });

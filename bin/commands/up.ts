@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { createLogger } from '../../lib/log.js';
 import { mountTableFromArgs, type MountTable } from '../../lib/mounts.js';
 import { formatSize, parseSize } from '../../lib/units.js';
-import { detachMount, isMountPoint } from '../../csi/fuse/stale-mount.js';
+import { detachMount, isMountPoint, prepareMountPoint } from '../../csi/fuse/stale-mount.js';
 import { statRamFs } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
@@ -128,12 +128,13 @@ async function runUp(flags: UpFlags): Promise<void> {
     say(`stopping (${reason})`);
     if (mount) await stopChild(mount, STOP_GRACE_MS);
     // A mount process killed hard leaves its mount behind: never hand the user a dead directory.
-    if (await isMountPoint(p.mountDir)) await detachMount(p.mountDir).catch(() => undefined);
+    // Only ours, though: before our mount came up, whatever is mounted there belongs to someone else.
+    if (mount && (await isMountPoint(p.mountDir))) await detachMount(p.mountDir).catch(() => undefined);
     await Promise.all(workers.map((w) => stopChild(w, STOP_GRACE_MS)));
     // RAM-disk pages are memory: give it back, as a stopped worker gives back its heap. Only the
     // workers' own folders go: a --ram-disk directory may hold things that are not ours.
     if (p.ramDisk) await removeRamDisk(p.ramDisk, p.workers, p.ownRamDisk);
-    say(`unmounted ${p.mountDir} and stopped ${workers.length} worker(s)`);
+    say(mount ? `unmounted ${p.mountDir} and stopped ${workers.length} worker(s)` : `stopped ${workers.length} worker(s); nothing was mounted`);
     if (json) process.stdout.write(JSON.stringify({ event: 'stopped', dir: p.mountDir }) + '\n');
     process.exit(code);
   };
@@ -141,6 +142,9 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGTERM', () => void stopAll('SIGTERM', 0));
 
   try {
+    // Refuse a live mount point before anything starts (the mount would refuse it later anyway,
+    // after the workers came up for nothing).
+    await prepareMountPoint(p.mountDir);
     const memWhere = p.ramDisk ? ` on the RAM disk ${p.ramDisk}, read directly by the mount` : '';
     say(`starting ${p.workers} worker(s) (cache per worker: ${formatSize(p.mem)} memory${memWhere}, ${formatSize(p.disk)} disk in ${join(p.cacheDir, 'workers')}); logs in ${logs}`);
     const started = await Promise.all(
