@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Dataset, DataLoad, DataLoadStatus, LoadProgressStatus } from '../api/types.js';
 import { validateDataLoadSpec } from '../api/validate.js';
 import type { BuildContext } from '../builders/context.js';
+import { ServedApis } from '../kube/discovery.js';
 import { buildLoaderCronJob, buildLoaderJob, DATALOAD_LABEL } from '../builders/loader-job.js';
 import { names } from '../builders/names.js';
 import { apply } from '../kube/apply.js';
@@ -39,7 +40,10 @@ export class DataLoadController {
   /** Worker bytes/files cached when a run started, to show growth as progress. */
   private readonly baselines = new Map<string, { bytes: number; files: number; job: string }>();
 
+  private readonly served: ServedApis;
+
   constructor(private readonly o: DataLoadControllerOptions) {
+    this.served = new ServedApis(o.k);
     this.crs = new CustomResources(o.k);
     this.res = accessors(o.k);
   }
@@ -66,6 +70,13 @@ export class DataLoadController {
       return this.write(dl, status);
     }
     if (policy === 'Once' && finished(status.phase)) return this.expire(dl);
+
+    if (policy === 'Cron' && !(await this.served.serves('batch', 'v1', 'cronjobs'))) {
+      // Retrying cannot help until the cluster serves CronJobs: say so once, look again in a minute.
+      status.phase = 'Failed';
+      set({ type: 'Ready', status: 'False', reason: 'APINotServed', message: 'policy Cron needs batch/v1 CronJob, which this API server does not serve (Kubernetes 1.27 or later serves it); use policy Once, or enable batch/v1 cronjobs' });
+      return this.write(dl, status, 60_000);
+    }
 
     const dsName = dl.spec.dataset.name;
     const hasJob = await this.loaderExists(dl, policy);

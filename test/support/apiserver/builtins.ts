@@ -36,6 +36,10 @@ const BUILTINS: ResourceTypeInit[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false, generation: false },
 ];
 
-export function registerBuiltins(registry: Registry): void {
-  for (const init of BUILTINS) registry.add(resourceType(init));
+/** `unserved`: "group/version/plural" entries (core group: "v1/plural") left out, as on a cluster that lacks them. */
+export function registerBuiltins(registry: Registry, unserved: string[] = []): void {
+  for (const init of BUILTINS) {
+    if (unserved.includes(`${init.group ? `${init.group}/` : ''}${init.version}/${init.plural}`)) continue;
+    registry.add(resourceType(init));
+  }
 }

@@ -32,6 +32,8 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Namespaces to create at start (default: default, kube-system, kube-public, kube-node-lease). */
   namespaces?: string[];
+  /** Built-in resources not served, e.g. ["batch/v1/cronjobs"] (an older or trimmed cluster): discovery omits them, requests get 404. */
+  unservedApis?: string[];
   /** Log every request to stderr (or set HOARD_APISERVER_LOG=1). */
   logRequests?: boolean;
 }
@@ -57,7 +59,7 @@ export interface ApiServer {
 /** Start a Kubernetes API-server emulator on 127.0.0.1 (plain http). */
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const registry = new Registry();
-  registerBuiltins(registry);
+  registerBuiltins(registry, opts.unservedApis);
   const store = new Store(registry, { watchHistory: opts.watchHistory });
   new GarbageCollector(store);
   new CrdController(store, registry);

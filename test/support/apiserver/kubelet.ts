@@ -49,7 +49,7 @@ export class Kubelet {
   private stopped = false;
   private podIp = 1;
   readonly nodeName: string;
-  private readonly t: Record<'pods' | 'sts' | 'jobs' | 'cronjobs' | 'pvcs' | 'pvs' | 'nodes', ResourceType>;
+  private readonly t: Record<'pods' | 'sts' | 'jobs' | 'pvcs' | 'pvs' | 'nodes', ResourceType> & { cronjobs?: ResourceType };
 
   constructor(
     private readonly store: Store,
@@ -61,7 +61,7 @@ export class Kubelet {
       pods: r.lookup('', 'v1', 'pods')!,
       sts: r.lookup('apps', 'v1', 'statefulsets')!,
       jobs: r.lookup('batch', 'v1', 'jobs')!,
-      cronjobs: r.lookup('batch', 'v1', 'cronjobs')!,
+      cronjobs: r.lookup('batch', 'v1', 'cronjobs'),
       pvcs: r.lookup('', 'v1', 'persistentvolumeclaims')!,
       pvs: r.lookup('', 'v1', 'persistentvolumes')!,
       nodes: r.lookup('', 'v1', 'nodes')!,
@@ -106,7 +106,9 @@ export class Kubelet {
 
   /** What the CronJob controller does on schedule: create a Job from spec.jobTemplate now. */
   triggerCronJob(ns: string, name: string): KObject {
-    const cj = this.store.get(this.t.cronjobs, ns, name);
+    if (!this.t.cronjobs) throw new Error('this emulator does not serve batch/v1 cronjobs');
+    const cronjobs = this.t.cronjobs;
+    const cj = this.store.get(cronjobs, ns, name);
     const tpl = cj.spec?.jobTemplate ?? {};
     const job = this.store.create(this.t.jobs, ns, {
       metadata: {
@@ -117,9 +119,9 @@ export class Kubelet {
       },
       spec: tpl.spec ?? {},
     });
-    const fresh = this.store.get(this.t.cronjobs, ns, name);
+    const fresh = this.store.get(cronjobs, ns, name);
     const ref = { kind: 'Job', namespace: ns, name: job.metadata.name, uid: job.metadata.uid, apiVersion: 'batch/v1', resourceVersion: job.metadata.resourceVersion };
-    this.store.write(this.t.cronjobs, fresh, { ...fresh, status: { ...(fresh.status ?? {}), active: [...(fresh.status?.active ?? []), ref], lastScheduleTime: now() } });
+    this.store.write(cronjobs, fresh, { ...fresh, status: { ...(fresh.status ?? {}), active: [...(fresh.status?.active ?? []), ref], lastScheduleTime: now() } });
     return job;
   }
 
@@ -309,7 +311,7 @@ export class Kubelet {
       : { startTime, succeeded: 1, ready: 0, completionTime: at, conditions: [condition('SuccessCriteriaMet', true, { reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' }), condition('Complete', true, { reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' })] };
     this.store.write(this.t.jobs, job, { ...job, status });
     const owner = controllerOf(job);
-    if (owner?.kind === 'CronJob') {
+    if (owner?.kind === 'CronJob' && this.t.cronjobs) {
       const cj = this.store.tryGet(this.t.cronjobs, ns, owner.name);
       if (cj) {
         const active = (cj.status?.active ?? []).filter((r: { uid: string }) => r.uid !== job.metadata.uid);
