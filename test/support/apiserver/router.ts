@@ -6,7 +6,7 @@ import { jsonPatch } from './patch.js';
 import type { Registry } from './registry.js';
 import { fromScale, toScale } from './scale.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
-import type { DeleteOptions, PatchType, Propagation, Store } from './store.js';
+import type { DeleteOptions, FieldValidation, PatchType, Propagation, Store } from './store.js';
 import { toTable, wantsTable } from './table.js';
 import type { KObject, ResourceType } from './types.js';
 import { isObject } from './util.js';
@@ -145,6 +145,13 @@ export class Router {
     const method = req.method ?? 'GET';
     const { rt, ns, name, sub } = r;
     const dryRun = q.getAll('dryRun').includes('All');
+    const fieldValidation = fieldValidationOf(q);
+    const warnings: string[] = [];
+    const write = { dryRun, fieldValidation, warnings };
+    const sendWritten = (code: number, obj: unknown) => {
+      if (warnings.length) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+      send(res, code, obj);
+    };
     const contentType = String(req.headers['content-type'] ?? 'application/json');
     const body = method === 'GET' ? undefined : parseBody(await readBody(req), contentType);
     const watching = r.watchPath || q.get('watch') === 'true' || q.get('watch') === '1';
@@ -158,7 +165,7 @@ export class Router {
       if (method === 'GET') return this.list(req, res, r, filter, q);
       if (method === 'POST') {
         if (rt.namespaced && !ns) throw methodNotAllowed(`POST to ${qualifiedResource(rt)} needs a namespace: use /namespaces/<ns>/${rt.plural}`);
-        return send(res, 201, this.store.create(rt, ns, body, { dryRun }));
+        return sendWritten(201, this.store.create(rt, ns, body, write));
       }
       if (method === 'DELETE') {
         const items = this.store.list(rt, ns, filter);
@@ -182,10 +189,10 @@ export class Router {
         return send(res, 200, wantsTable(req.headers.accept) ? toTable(rt, [obj], obj.metadata.resourceVersion) : obj);
       }
       case 'PUT':
-        return send(res, 200, this.store.update(rt, ns, name, body, { subresource, dryRun }));
+        return sendWritten(200, this.store.update(rt, ns, name, body, { ...write, subresource }));
       case 'PATCH': {
-        const { object, created } = this.store.patch(rt, ns, name, patchType(contentType), body, { subresource, dryRun });
-        return send(res, created ? 201 : 200, object);
+        const { object, created } = this.store.patch(rt, ns, name, patchType(contentType), body, { ...write, subresource });
+        return sendWritten(created ? 201 : 200, object);
       }
       case 'DELETE': {
         const { object, removed } = this.store.delete(rt, ns, name, this.deleteOptions(q, body));
@@ -257,6 +264,14 @@ export class Router {
     send(res, 200, toScale(updated, scale));
   }
 
+}
+
+/** The fieldValidation query parameter (absent: Warn, the server's default). */
+function fieldValidationOf(q: URLSearchParams): FieldValidation {
+  const v = q.get('fieldValidation');
+  if (v === null || v === '') return 'Warn';
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
+  throw badRequest(`fieldValidation parameter: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`);
 }
 
 function mergeScale(current: KObject, patch: unknown): unknown {

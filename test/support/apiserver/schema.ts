@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { schemaNode } from './fields.js';
 import type { CompiledSchema, FieldCause, KObject } from './types.js';
 
 /**
@@ -141,6 +142,7 @@ function toCause(e: ErrorObject): FieldCause {
 export function compileSchema(openAPIV3Schema: Schema): CompiledSchema {
   const validateFn: ValidateFunction = ajv.compile(toJsonSchema(openAPIV3Schema) as Schema);
   return {
+    fields: schemaNode(openAPIV3Schema, true),
     prepare(obj: KObject): void {
       prune(openAPIV3Schema, obj, ROOT_KEEP);
       defaults(openAPIV3Schema, obj);

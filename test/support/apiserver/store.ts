@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { alreadyExists, badRequest, cause, conflict, forbidden, invalid, namespaceNotFound, notFound } from './errors.js';
+import { alreadyExists, ApiError, badRequest, cause, conflict, forbidden, invalid, namespaceNotFound, notFound } from './errors.js';
+import { nodeFor, strictDecodingMessage, typedPatchMessage, unknownFields } from './fields.js';
 import { metadataCauses } from './metadata.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import type { Registry } from './registry.js';
@@ -11,9 +12,15 @@ import { WatchHub } from './watch.js';
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
 export type Propagation = 'Background' | 'Foreground' | 'Orphan';
 
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
 export interface WriteOptions {
   dryRun?: boolean;
   subresource?: 'status';
+  /** Unknown fields: Strict refuses them (400), Warn (the server default) and Ignore drop them. */
+  fieldValidation?: FieldValidation;
+  /** Collects the Warning headers of the request (unknown fields dropped under Warn). */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -156,9 +163,10 @@ export class Store {
 
   // ---- writes ----
 
-  create(rt: ResourceType, ns: string | undefined, body: unknown, opts: WriteOptions = {}): KObject {
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
-    this.checkKind(rt, body);
+  create(rt: ResourceType, ns: string | undefined, request: unknown, opts: WriteOptions = {}): KObject {
+    if (!isObject(request)) throw badRequest('the request body must be a JSON object');
+    this.checkKind(rt, request);
+    const body = decodeFields(rt, request, opts);
     const md: Record<string, any> = isObject(body.metadata) ? { ...body.metadata } : {};
     if (rt.namespaced) {
       if (md.namespace && ns && md.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -190,9 +198,10 @@ export class Store {
   }
 
   /** PUT: replace the object (or only its status with subresource 'status'), with optimistic concurrency. */
-  update(rt: ResourceType, ns: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): KObject {
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
-    this.checkKind(rt, body);
+  update(rt: ResourceType, ns: string | undefined, name: string, request: unknown, opts: WriteOptions = {}): KObject {
+    if (!isObject(request)) throw badRequest('the request body must be a JSON object');
+    this.checkKind(rt, request);
+    const body = decodeFields(rt, request, opts);
     const bodyMd: Record<string, any> = isObject(body.metadata) ? body.metadata : {};
     if (bodyMd.name !== undefined && bodyMd.name !== name) throw badRequest(`the name of the object (${String(bodyMd.name)}) does not match the name on the URL (${name})`);
     if (rt.namespaced && bodyMd.namespace && bodyMd.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -215,6 +224,7 @@ export class Store {
 
   /** PATCH in any of the four content types. Server-side apply creates the object when missing. */
   patch(rt: ResourceType, ns: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions = {}): { object: KObject; created: boolean } {
+    if (type === 'apply') checkApplyFields(rt, patch);
     const old = this.tryGet(rt, ns, name);
     if (!old) {
       if (type !== 'apply' || opts.subresource) throw notFound(rt, name);
@@ -357,6 +367,29 @@ export class Store {
     if (b) for (const obj of b.values()) this.unindex(obj);
     this.buckets.delete(storageKey);
   }
+}
+
+/**
+ * Decoding of a request body: fields its schema does not declare are refused under
+ * fieldValidation=Strict (kubectl's default since 1.27), else dropped with a warning.
+ */
+function decodeFields(rt: ResourceType, body: Record<string, any>, opts: WriteOptions): Record<string, any> {
+  const node = nodeFor(rt);
+  if (!node) return body;
+  const copy = structuredClone(body);
+  const unknown = unknownFields(copy, node, true);
+  if (!unknown.length) return body;
+  if (opts.fieldValidation === 'Strict') throw badRequest(strictDecodingMessage(rt, unknown));
+  if (opts.fieldValidation !== 'Ignore') opts.warnings?.push(...unknown.map((u) => `unknown field "${u.path}"`));
+  return copy;
+}
+
+/** Server-side apply converts the applied configuration to its typed schema: an undeclared field fails it. */
+function checkApplyFields(rt: ResourceType, patch: unknown): void {
+  const node = nodeFor(rt);
+  if (!node || !isObject(patch)) return;
+  const unknown = unknownFields(patch, node);
+  if (unknown.length) throw new ApiError(500, 'InternalError', typedPatchMessage(rt, unknown));
 }
 
 function badKind(rt: ResourceType, kind: unknown): never {

@@ -1,4 +1,5 @@
 /** Shapes shared by the API-server emulator's modules. Objects are plain JSON, never class instances. */
+import type { FieldNode } from './fields.js';
 
 /** A Kubernetes object as stored: JSON with metadata. Stored objects are never mutated in place. */
 export type KObject = Record<string, any> & { metadata: Record<string, any> };
@@ -54,6 +55,8 @@ export interface FieldCause {
 }
 
 export interface CompiledSchema {
+  /** The declared fields (strict field validation, server-side apply). */
+  fields: FieldNode;
   /** Pruning of unknown fields and structural defaulting, applied to a private copy. */
   prepare(obj: KObject): void;
   /** Field errors (empty when valid). */
