@@ -59,6 +59,21 @@ export interface DatasetSpec {
   accessModes?: ('ReadOnlyMany' | 'ReadWriteMany' | 'ReadWriteOnce')[];
   nodeAffinity?: Record<string, unknown>;
   tolerations?: Toleration[];
+  /** Opt-in: other namespaces' PVCs may mount the Dataset through its StorageClass. */
+  sharing?: DatasetSharing;
+}
+
+export interface DatasetSharing {
+  namespaces?: string[];
+  allNamespaces?: boolean;
+}
+
+/** A volume the CSI controller provisioned from the Dataset's StorageClass, and its claim. */
+export interface SharedVolume {
+  volume: string;
+  claimNamespace?: string;
+  claimName?: string;
+  phase?: string;
 }
 
 export type DatasetPhase = 'Pending' | 'Bound' | 'Failed' | 'Terminating';
@@ -81,6 +96,8 @@ export interface DatasetStatus {
   workers?: { desired: number; ready: number };
   pvc?: string;
   pv?: string;
+  storageClass?: string;
+  sharedVolumes?: SharedVolume[];
   conditions?: Condition[];
 }
 

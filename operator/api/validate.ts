@@ -37,6 +37,9 @@ export function validateDatasetSpec(spec: DatasetSpec | undefined): SpecProblem[
       }
     }
   });
+  if (spec.sharing?.allNamespaces && (spec.sharing.namespaces ?? []).length > 0) {
+    problems.push({ field: 'spec.sharing', message: 'spec.sharing: set either allNamespaces: true or a list of namespaces, not both' });
+  }
   return problems;
 }
 

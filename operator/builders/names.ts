@@ -11,6 +11,7 @@ export const names = {
   csiSecret: (dataset: string) => `${dataset}-csi-credentials`,
   pv: (namespace: string, dataset: string) => `hoard-${namespace}-${dataset}`,
   pvc: (dataset: string) => dataset,
+  storageClass: (namespace: string, dataset: string) => `hoard-${namespace}-${dataset}`,
   loader: (dataload: string) => `${dataload}-loader`,
   srv: (namespace: string, dataset: string, clusterDomain = 'cluster.local') =>
     `_grpc._tcp.${dataset}-worker.${namespace}.svc.${clusterDomain}`,

@@ -19,6 +19,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
 import { applyStats } from './dataset-status.js';
 import { checkSecrets } from './secrets.js';
+import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
 import { describeUnready, unreadyPods } from './worker-diagnosis.js';
 
 export interface DatasetControllerOptions {
@@ -125,6 +126,7 @@ export class DatasetController {
     status.workers = { desired, ready };
     status.pvc = names.pvc(name);
     status.pv = names.pv(namespace, name);
+    await this.foldSharing(ds, status);
     const workersOk = desired > 0 && ready >= desired;
     const why = workersOk || desired === 0 ? '' : await this.whyNotReady(namespace, name, desired);
     set(workersOk
@@ -293,11 +295,42 @@ export class DatasetController {
     await deleteIgnoringMissing(() => core.deleteNamespacedService({ name: names.service(name), namespace }));
   }
 
-  /** Deletion: held while any pod uses the PVC; then everything is removed and the finalizer dropped. */
+  /** The StorageClass while spec.sharing asks for one, and the volumes provisioned from it. */
+  private async foldSharing(ds: Dataset, status: DatasetStatus): Promise<void> {
+    const storageClass = await applyStorageClass(this.o.k, this.o.events, ds);
+    if (storageClass) status.storageClass = storageClass;
+    else delete status.storageClass;
+    // Listing PVs is cluster-wide: only for Datasets that share or did.
+    const volumes = storageClass || (ds.status?.sharedVolumes ?? []).length > 0 ? await listSharedVolumes(this.o.k, ds) : [];
+    if (volumes.length > 0) status.sharedVolumes = volumes;
+    else delete status.sharedVolumes;
+  }
+
+  /**
+   * Deletion: the StorageClass goes first (no new shared claims); then it is held while any pod
+   * uses the PVC or any other namespace's claim holds a shared volume; then everything is removed
+   * and the finalizer dropped.
+   */
   private async finalize(ds: Dataset): Promise<Result> {
     const { namespace, name } = ds.metadata;
     if (!(ds.metadata.finalizers ?? []).includes(FINALIZER)) return;
     const { core, apps } = this.o.k;
+    await removeStorageClass(this.o.k, this.o.events, ds);
+    const shared = await listSharedVolumes(this.o.k, ds);
+    const claims = await liveSharedClaims(this.o.k, shared);
+    if (claims.length > 0) {
+      const status: DatasetStatus = structuredClone(ds.status ?? {});
+      status.phase = 'Terminating';
+      delete status.storageClass;
+      status.sharedVolumes = shared;
+      status.conditions = setCondition(status.conditions, {
+        type: 'Terminating',
+        status: 'True',
+        reason: 'SharedVolumesInUse',
+        message: `deletion waits: PVC(s) ${claims.sort().join(', ')} hold volumes shared from this Dataset; delete them to finish`,
+      }, ds.metadata.generation);
+      return this.writeStatus(ds, status, 3_000);
+    }
     const pods = await core.listNamespacedPod({ namespace });
     const users = pods.items.filter((p) => usesClaim(p, names.pvc(name))).map((p) => p.metadata!.name!);
     if (users.length > 0) {

@@ -1,4 +1,4 @@
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
 
 /** The typed API groups the operator talks to, built once from a KubeConfig. */
 export interface KubeClients {
@@ -8,6 +8,7 @@ export interface KubeClients {
   batch: BatchV1Api;
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
+  storage: StorageV1Api;
 }
 
 export function createClients(kubeConfig: KubeConfig): KubeClients {
@@ -18,6 +19,7 @@ export function createClients(kubeConfig: KubeConfig): KubeClients {
     batch: kubeConfig.makeApiClient(BatchV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    storage: kubeConfig.makeApiClient(StorageV1Api),
   };
 }
 
