@@ -111,16 +111,28 @@ describe('data protocol against a worker process', () => {
     }
   });
 
-  it('a read that outlives the deadline fails as a retryable DEADLINE_EXCEEDED worker fault', async () => {
+  it('a read that outlives the deadline on a live worker is DEADLINE_EXCEEDED but no worker fault; on a frozen worker it is one', async () => {
     const conn = new WorkerConnection('w0', group.workers[0].grpc, 300);
     try {
       const before = await cancelledReads(group.workers[0].http);
+      // The worker waits on its stalled store but answers Stats: slow storage, not a dead worker.
       const e = await failure(conn.read('/s/slow.bin', 4 * MiB, MiB, ''));
       expect(e.code).toBe('DEADLINE_EXCEEDED');
-      expect(e.workerFault).toBe(true);
-      expect(isRetryable(e)).toBe(true);
+      expect(e.workerFault).toBe(false);
+      expect(e.message).toMatch(/the worker answers, so its under-storage is slow/);
       await until('the worker to stop serving the timed-out read', async () => (await cancelledReads(group.workers[0].http)) > before);
       // The connection is still good for the next read.
+      expect((await conn.read('/f/good.bin', 100, 1000, '')).equals(good.subarray(100, 1100))).toBe(true);
+      // A worker that answers nothing at all (stopped) is a worker fault: the client moves on.
+      process.kill(group.workers[0].pid, 'SIGSTOP');
+      try {
+        const frozen = await failure(conn.read('/f/good.bin', 0, 10, ''));
+        expect(frozen.code).toBe('DEADLINE_EXCEEDED');
+        expect(frozen.workerFault).toBe(true);
+        expect(isRetryable(frozen)).toBe(true);
+      } finally {
+        process.kill(group.workers[0].pid, 'SIGCONT');
+      }
       expect((await conn.read('/f/good.bin', 100, 1000, '')).equals(good.subarray(100, 1100))).toBe(true);
     } finally {
       conn.close();

@@ -18,6 +18,7 @@ export function workerCommand(): Command {
     .option('--page-size <size>', 'cache page size', '1Mi')
     .addOption(new Option('--eviction <policy>', 'eviction policy').choices(['lru', 'lfu']).default('lru'))
     .option('--meta-ttl <duration>', 'how long stat/list answers are cached: a changed file is seen after at most this long', '5m')
+    .option('--store-timeout <duration>', 'deadline of each under-storage call (a read: until it starts, then between chunks); a store that misses it fails that read with an error naming the store, while cached pages keep serving', '8s')
     .option('--ufs-read-ahead <size>', 'a sequential reader\'s cache miss fetches this far ahead in one ranged read (0 = only what was asked)', '16Mi')
     .option('--load-concurrency <n>', 'files loaded at once by a Load call that does not say', '8')
     .action(async (flags: WorkerFlags) => {

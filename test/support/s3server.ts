@@ -15,6 +15,12 @@ export interface S3Server {
   secretAccessKey: string;
   putObject(bucket: string, key: string, body: Buffer | string): Promise<void>;
   createBucket(bucket: string): Promise<void>;
+  /**
+   * Freezes the server process (SIGSTOP): connections are still accepted by the kernel but
+   * nothing answers, which is how a hung store looks. thaw() (SIGCONT) lets it carry on.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops the server process but keeps port and data, so restart() can bring it back. */
   halt(): Promise<void>;
   /** (Re)starts on the same port with the same data; works whether running or halted. */
@@ -58,7 +64,14 @@ export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<
   const halt = async (): Promise<void> => {
     const c = child;
     child = undefined;
-    if (c) await killChild(c);
+    if (c) {
+      c.kill('SIGCONT'); // a frozen server must run to handle SIGTERM
+      await killChild(c);
+    }
+  };
+  const signal = (sig: NodeJS.Signals): void => {
+    if (!child) throw new Error('s3rver is not running');
+    child.kill(sig);
   };
 
   try {
@@ -90,6 +103,8 @@ export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<
     async createBucket(bucket) {
       await s3().send(new CreateBucketCommand({ Bucket: bucket }));
     },
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
     halt,
     async restart() {
       await halt();

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { workerProto } from '../proto/load.js';
 import { DataConnection, UseGrpcRead } from './data-connection.js';
-import { fromGrpcError } from './errors.js';
+import { fromGrpcError, WorkerCallError } from './errors.js';
 import type { FileInfo, LoadProgress, WorkerStats } from './types.js';
 
 /** Wire shapes as @grpc/proto-loader decodes them (camelCase, 64-bit ints as numbers). */
@@ -84,6 +84,9 @@ function toStats(w: any, fallbackId: string): WorkerStats {
   };
 }
 
+/** Deadline of the liveness check made when a call ran out of time (see WorkerConnection.unlessAlive). */
+const PROBE_TIMEOUT_MS = 2_000;
+
 /** Where a read lands: the caller's buffer when it is big enough, else a new one. */
 function destination(length: number, into?: Buffer): Buffer {
   return into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
@@ -96,6 +99,8 @@ function destination(length: number, into?: Buffer): Buffer {
 export class WorkerConnection {
   private readonly stub: WorkerStub;
   private readonly data: DataConnection;
+  private probe: { sentAt: number; answered: Promise<boolean> } | undefined;
+  private aliveProbeSentAt = -Infinity;
 
   constructor(
     readonly id: string,
@@ -112,6 +117,10 @@ export class WorkerConnection {
   }
 
   stat(path: string): Promise<FileInfo> {
+    return this.unlessAlive(this.statOnce(path));
+  }
+
+  private statOnce(path: string): Promise<FileInfo> {
     return new Promise((resolve, reject) => {
       this.stub.stat({ path }, { deadline: this.deadline() }, (err: grpc.ServiceError | null, res: any) => {
         if (err) reject(fromGrpcError(err, this.id));
@@ -121,6 +130,10 @@ export class WorkerConnection {
   }
 
   list(path: string): Promise<FileInfo[]> {
+    return this.unlessAlive(this.listOnce(path));
+  }
+
+  private listOnce(path: string): Promise<FileInfo[]> {
     return new Promise((resolve, reject) => {
       const out: FileInfo[] = [];
       const call: grpc.ClientReadableStream<any> = this.stub.list({ path }, { deadline: this.deadline() });
@@ -137,7 +150,11 @@ export class WorkerConnection {
    * bytes) the bytes land there and the result is a view of it; after a failure its content is
    * undefined.
    */
-  async read(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer, size?: number): Promise<Buffer> {
+  read(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer, size?: number): Promise<Buffer> {
+    return this.unlessAlive(this.readOnce(path, offset, length, version, signal, into, size));
+  }
+
+  private async readOnce(path: string, offset: number, length: number, version: string, signal?: AbortSignal, into?: Buffer, size?: number): Promise<Buffer> {
     if (this.data.supported) {
       try {
         return await this.data.read({ path, offset, length, version, size }, this.timeoutMs, signal, into);
@@ -234,13 +251,53 @@ export class WorkerConnection {
     });
   }
 
-  stats(): Promise<WorkerStats> {
+  stats(timeoutMs = Math.min(this.timeoutMs, 5000)): Promise<WorkerStats> {
     return new Promise((resolve, reject) => {
-      this.stub.stats({}, { deadline: this.deadline(Math.min(this.timeoutMs, 5000)) }, (err: grpc.ServiceError | null, res: any) => {
+      this.stub.stats({}, { deadline: this.deadline(timeoutMs) }, (err: grpc.ServiceError | null, res: any) => {
         if (err) reject(fromGrpcError(err, this.id));
         else resolve(toStats(res, this.id));
       });
     });
+  }
+
+  /**
+   * A call that ran out of time is a worker fault only if the worker itself is gone: one that
+   * still answers a Stats call is alive and busy waiting on its under-storage (a store slower
+   * than the worker's own --store-timeout), and must not be marked down, or its cached pages
+   * would stop serving along with it.
+   */
+  private async unlessAlive<T>(call: Promise<T>): Promise<T> {
+    const since = Date.now();
+    try {
+      return await call;
+    } catch (e) {
+      if (!(e instanceof WorkerCallError && e.workerFault && e.code === 'DEADLINE_EXCEEDED') || !(await this.alive(since))) throw e;
+      throw new WorkerCallError('DEADLINE_EXCEEDED', `${e.message}; the worker answers, so its under-storage is slow`, this.id, false, { cause: e });
+    }
+  }
+
+  /**
+   * Whether the worker answered a Stats call sent at or after `since` (within PROBE_TIMEOUT_MS):
+   * an answer from before the call began says nothing about now. Callers share probes.
+   */
+  private alive(since: number): Promise<boolean> {
+    if (this.aliveProbeSentAt >= since) return Promise.resolve(true);
+    if (this.probe === undefined || this.probe.sentAt < since) {
+      const sentAt = Date.now();
+      const answered = this.stats(PROBE_TIMEOUT_MS).then(
+        () => {
+          this.aliveProbeSentAt = Math.max(this.aliveProbeSentAt, sentAt);
+          return true;
+        },
+        () => false,
+      );
+      const probe = { sentAt, answered };
+      this.probe = probe;
+      void answered.then(() => {
+        if (this.probe === probe) this.probe = undefined;
+      });
+    }
+    return this.probe.answered;
   }
 
   close(): void {

@@ -73,6 +73,16 @@ export function fromWorkerError(code: string, message: string, workerId: string)
   return new WorkerCallError(known, `worker ${workerId}: ${message}`, workerId, false);
 }
 
+/**
+ * The worker is up and said its under-storage is slow or down (or it is alive but could not
+ * finish in time because of it). Another worker, or this client reading the store itself, would
+ * wait on the same store: the caller gets the error at once, and the worker stays up for the
+ * reads its cache can serve.
+ */
+export function isStoreFailure(e: unknown): boolean {
+  return e instanceof WorkerCallError && !e.workerFault && (e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED');
+}
+
 /** True when another worker or the UFS might do better: the error is not a verdict on the request. */
 export function isRetryable(e: unknown): boolean {
   return !(isHoardError(e) && ANSWERS.has(e.code));

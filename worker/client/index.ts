@@ -4,7 +4,7 @@ import type { MountTable } from '../../lib/mounts.js';
 import { normalizePath } from '../ufs/path.js';
 import type { WorkerConnection } from './connection.js';
 import { DirectUfs } from './direct-ufs.js';
-import { isRetryable, WorkerCallError } from './errors.js';
+import { isRetryable, isStoreFailure, WorkerCallError } from './errors.js';
 import { runLoad } from './loader.js';
 import { SrvMembership, StaticMembership, type MembershipSource, type SrvResolver } from './membership.js';
 import { WorkerPool } from './pool.js';
@@ -132,8 +132,9 @@ class HoardClient implements DataClient {
   }
 
   /**
-   * Runs `op` on the owners of `key` in preference order. Answers (NOT_FOUND, …) come back at
-   * once; worker failures move on to the next owner, then to the UFS directly.
+   * Runs `op` on the owners of `key` in preference order. Answers (NOT_FOUND, …, and "my store is
+   * slow or down" from a live worker) come back at once; a worker that cannot be reached or does
+   * not answer at all is marked down and the next owner is asked, then the UFS directly.
    */
   private async viaWorkers<T>(key: string, what: string, op: (c: WorkerConnection) => Promise<T>, fallback?: (signal: AbortSignal) => Promise<T>): Promise<T> {
     await this.pool.ready();
@@ -147,6 +148,10 @@ class HoardClient implements DataClient {
         return r;
       } catch (e) {
         if (!isRetryable(e)) throw e;
+        if (isStoreFailure(e)) {
+          this.pool.markUp(c.id);
+          throw e;
+        }
         if (e instanceof WorkerCallError && e.workerFault) this.pool.markDown(c.id, e.message);
         this.logger?.debug({ worker: c.id, what, err: (e as Error).message }, 'worker call failed; trying the next');
         last = e;

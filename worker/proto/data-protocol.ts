@@ -33,8 +33,10 @@
  *
  * Frames of different requests interleave freely (never inside a frame). A READ body longer than
  * MAX_REQUEST_BODY, an unknown frame type or a duplicate id in flight is a protocol error: the
- * worker closes that connection. The worker serves at most MAX_IN_FLIGHT requests per
- * connection and stops reading further frames until one finishes.
+ * worker closes that connection. Per connection the worker serves at most MAX_IN_FLIGHT requests
+ * at once that may wait on the under-storage; a request whose pages it holds (any tier) is served
+ * at once whatever waits, so a hung store never holds up cached reads. Requests beyond that wait
+ * in order; once MAX_BACKLOG wait, the worker stops reading frames until a slot frees up.
  */
 
 import { PATH_MAX } from '../../lib/limits.js';
@@ -59,6 +61,7 @@ export const MAX_VERSION_BYTES = 4 * 1024;
 /** Largest ERROR body a client accepts. */
 export const MAX_ERROR_BODY = 64 * 1024;
 export const MAX_IN_FLIGHT = 64;
+export const MAX_BACKLOG = 256;
 
 export interface ReadFrame {
   offset: number;

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { mountTableFromArgs, validateMountTable, type MountTable } from '../../lib/mounts.js';
 import { parseSize } from '../../lib/units.js';
 import type { EvictionPolicyName, TierConfig } from '../store/types.js';
+import { DEFAULT_STORE_TIMEOUT_MS } from '../ufs/deadline.js';
 import { parseListen, type ListenAddress } from './address.js';
 
 /** `hoard worker` flags as commander hands them over. */
@@ -20,6 +21,7 @@ export interface WorkerFlags {
   loadConcurrency?: string;
   ufsReadAhead?: string;
   shortCircuitDir?: string;
+  storeTimeout?: string;
 }
 
 export interface WorkerConfig {
@@ -36,6 +38,8 @@ export interface WorkerConfig {
   ufsReadAheadBytes: number;
   /** Where clients on this host find the RAM-disk MEM tier, when that is not the worker's own path (a pod's emptyDir seen from the node). */
   shortCircuitDir?: string;
+  /** Deadline of each under-storage call (worker/ufs/deadline.ts). */
+  storeTimeoutMs: number;
 }
 
 export const DEFAULT_TIER = 'MEM:512Mi';
@@ -69,6 +73,10 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     }
     if (!isAbsolute(f.shortCircuitDir)) throw new Error(`--short-circuit-dir: "${f.shortCircuitDir}" must be an absolute path, e.g. /var/lib/kubelet/pods/<pod uid>/volumes/kubernetes.io~empty-dir/cache-mem0`);
   }
+  const storeTimeoutMs = f.storeTimeout === undefined ? DEFAULT_STORE_TIMEOUT_MS : parseDuration(f.storeTimeout, '--store-timeout');
+  if (storeTimeoutMs < 100 || storeTimeoutMs > 600_000) {
+    throw new Error(`--store-timeout: ${f.storeTimeout} is out of range; use 100ms to 10m, e.g. 8s (keep it below the clients' 10 s call deadline)`);
+  }
   return {
     id: f.id,
     listen: parseListen(f.listen, '--listen'),
@@ -81,6 +89,7 @@ export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfi
     loadConcurrency,
     ufsReadAheadBytes,
     shortCircuitDir: f.shortCircuitDir,
+    storeTimeoutMs,
   };
 }
 

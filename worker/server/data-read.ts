@@ -49,6 +49,19 @@ export function serveFromMemory(ctx: DataReadContext, out: FrameOut, id: number,
 }
 
 /**
+ * Whether a checked READ can be answered without the under-storage: its metadata is cached (or
+ * the client named version and size) and some tier holds every page. Such requests never wait
+ * for a slot behind requests that wait on a slow store (data-session.ts).
+ */
+export function answerableFromCache(ctx: DataReadContext, req: CheckedRead): boolean {
+  if (ctx.meta.peek === undefined || ctx.reader.holds === undefined) return false;
+  const cached = ctx.meta.peek(req.path);
+  if (cached !== undefined && req.version !== '' && cached.version !== req.version) return false; // a re-stat decides
+  const info = cached ?? (req.version !== '' && req.size !== undefined ? { path: req.path, name: '', isDir: false, size: req.size, mtimeMs: 0, version: req.version } : undefined);
+  return info !== undefined && !info.isDir && ctx.reader.holds(info, req.offset, req.length);
+}
+
+/**
  * Serves one READ exactly as the gRPC Read does (same validation, version check and cache), but
  * writes page views to the connection instead of encoding chunks. Never throws: failures go to
  * the client as an ERROR frame.

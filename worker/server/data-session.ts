@@ -5,13 +5,14 @@ import {
   encodeError,
   FrameType,
   MAGIC,
+  MAX_BACKLOG,
   MAX_IN_FLIGHT,
   MAX_REQUEST_BODY,
   decodeRead,
 } from '../proto/data-protocol.js';
 import { FrameReader } from '../proto/frame-reader.js';
 import { errorCodeOf } from './errors.js';
-import { DATA_READ_METHOD, serveFromMemory, serveRead, type DataReadContext, type FrameOut } from './data-read.js';
+import { answerableFromCache, DATA_READ_METHOD, serveFromMemory, serveRead, type DataReadContext, type FrameOut } from './data-read.js';
 import { checkedRead, type CheckedRead } from './validate.js';
 
 /** Largest DATA payload: keeps frames of concurrent requests interleaving on one connection. */
@@ -23,14 +24,17 @@ const MAX_DATA_PAYLOAD = 1024 * 1024;
 const WRITE_BUDGET = 4 * 1024 * 1024;
 
 /**
- * One data-protocol connection on the worker: parses request frames, serves up to MAX_IN_FLIGHT
- * READs at once, writes their frames, and stops every request when the connection goes away.
+ * One data-protocol connection on the worker: parses request frames, serves READs (at most
+ * MAX_IN_FLIGHT at once of those that may wait on the under-storage; cached ones always at once),
+ * writes their frames, and stops every request when the connection goes away.
  */
 export class DataSession implements FrameOut {
   private readonly inflight = new Map<number, AbortController>();
+  /** Requests in flight that may be waiting on the under-storage. */
+  private storeBound = 0;
   /**
-   * READs parsed while MAX_IN_FLIGHT were running: the socket is paused then, so this holds at
-   * most what one received chunk contained.
+   * READs waiting for a store-bound slot. Cached READs never queue here, so a hung store cannot
+   * hold up what the cache can answer; past MAX_BACKLOG the socket is paused (backpressure).
    */
   private readonly backlog = new Map<number, CheckedRead>();
   private readonly parser: FrameReader;
@@ -148,39 +152,43 @@ export class DataSession implements FrameOut {
       this.ctx.metrics.startRpc(DATA_READ_METHOD)('INVALID_ARGUMENT');
       return this.error(id, errorCodeOf(err), (err as Error).message);
     }
-    if (this.inflight.size < MAX_IN_FLIGHT) return this.start(id, req);
-    // Backpressure on requests: stop reading frames until one finishes.
+    if (this.storeBound < MAX_IN_FLIGHT || answerableFromCache(this.ctx, req)) return this.start(id, req);
     this.backlog.set(id, req);
-    this.socket.pause();
+    // Backpressure on requests: stop reading frames until a slot frees up.
+    if (this.backlog.size >= MAX_BACKLOG) this.socket.pause();
   }
 
   private start(id: number, req: CheckedRead): void {
     // A cached read is answered on the spot, unless the connection is already backed up.
+    let bound: boolean;
     try {
       if (this.socket.writableLength <= WRITE_BUDGET && !this.socket.destroyed && serveFromMemory(this.ctx, this, id, req)) return;
+      bound = !answerableFromCache(this.ctx, req);
     } catch (err) {
       // Our bug, not the client's: say so on this request, keep the worker and the connection.
       this.ctx.logger.error({ err, path: req.path, offset: req.offset, length: req.length }, 'data read failed unexpectedly');
       return this.error(id, 'INTERNAL', `read failed inside the worker: ${(err as Error).message}`);
     }
+    if (bound) this.storeBound++;
     const abort = new AbortController();
     this.inflight.set(id, abort);
-    void serveRead(this.ctx, this, id, req, abort.signal).finally(() => this.finished(id));
+    void serveRead(this.ctx, this, id, req, abort.signal).finally(() => this.finished(id, bound));
   }
 
-  private finished(id: number): void {
+  private finished(id: number, bound: boolean): void {
     this.inflight.delete(id);
+    if (bound) this.storeBound--;
     if (this.socket.destroyed) return;
     if (this.draining) {
       if (this.inflight.size === 0) this.socket.end();
       return;
     }
-    const next = this.backlog.entries().next();
-    if (!next.done) {
-      this.backlog.delete(next.value[0]);
-      this.start(next.value[0], next.value[1]);
+    while (this.storeBound < MAX_IN_FLIGHT && this.backlog.size > 0) {
+      const [nextId, next] = this.backlog.entries().next().value as [number, CheckedRead];
+      this.backlog.delete(nextId);
+      this.start(nextId, next);
     }
-    if (this.backlog.size === 0 && this.socket.isPaused()) this.socket.resume();
+    if (this.backlog.size < MAX_BACKLOG && this.socket.isPaused()) this.socket.resume();
   }
 
   private protocolError(reason: string): void {

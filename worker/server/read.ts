@@ -75,6 +75,8 @@ export interface SliceReader {
   readSlices(info: UfsEntry, offset: number, length: number): Promise<Buffer[]>;
   /** The range if every page is in memory, synchronously; else undefined. */
   peekSlices?(info: UfsEntry, offset: number, length: number): Buffer[] | undefined;
+  /** Whether some tier holds every page of the range (nothing to ask the under-storage). */
+  holds?(info: UfsEntry, offset: number, length: number): boolean;
 }
 
 /** Like readChunks, but each window comes as page views, for writing to a socket without a copy. */

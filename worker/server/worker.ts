@@ -26,7 +26,7 @@ export interface RunningWorker {
 /** Wires a worker: namespace -> metadata cache -> page store + reader -> gRPC + data port and HTTP server. */
 export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<RunningWorker> {
   const registry = new Registry();
-  const namespace = createNamespace(cfg.mounts);
+  const namespace = createNamespace(cfg.mounts, { storeTimeoutMs: cfg.storeTimeoutMs });
   const meta = new MetadataCache(namespace, { ttlMs: cfg.metaTtlMs, registry });
   const readiness = new Readiness(namespace);
   let store: PageStore;

@@ -105,6 +105,20 @@ export class CachedReader {
     return slices(hot.pages as Buffer[], hot.span, this.pageSize);
   }
 
+  /**
+   * Whether some tier holds every page of the range (at most `maxPages` of them), so a read of
+   * it needs nothing from the under-storage; synchronous, reads nothing, counts nothing.
+   */
+  holds(info: UfsEntry, offset: number, length: number, maxPages = 1024): boolean {
+    if (info.isDir) return false;
+    const span = pageSpan(info.size, offset, length, this.pageSize);
+    if (!span) return true;
+    if (span.lastPage - span.firstPage >= maxPages) return false;
+    const fid = fileId(info.path, versionOf(info));
+    for (let index = span.firstPage; index <= span.lastPage; index++) if (!this.store.has(pageKey(fid, index))) return false;
+    return true;
+  }
+
   /** The range's pages as MEM holds them (synchronous, no disk), with how many are missing; undefined for an empty range. */
   private memoryPages(info: UfsEntry, offset: number, length: number): { span: PageSpan; fid: string; pages: (Buffer | undefined)[]; missing: number } | undefined {
     const span = pageSpan(info.size, offset, length, this.pageSize);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { HoardError } from '../../lib/errors.js';
 import { validateMountTable, type MountSpec, type MountTable } from '../../lib/mounts.js';
+import { StoreDeadline, storeName } from './deadline.js';
 import { createUfs } from './factory.js';
 import { normalizePath } from './path.js';
 import type { Ufs, UfsEntry } from './types.js';
@@ -8,12 +9,19 @@ import type { Ufs, UfsEntry } from './types.js';
 interface Mount {
   spec: MountSpec;
   ufs: Ufs;
+  deadline: StoreDeadline | undefined;
+}
+
+export interface NamespaceOptions {
+  /** Deadline of each store call (StoreDeadline); undefined: only the connectors' own timeouts. */
+  storeTimeoutMs?: number;
 }
 
 /** Where a namespace path lands: the mount and the path inside it. */
 export interface Resolved {
   mount: MountSpec;
   ufs: Ufs;
+  deadline: StoreDeadline | undefined;
   /** Path inside the mount ('/' for the mount root). */
   inner: string;
 }
@@ -25,7 +33,9 @@ export interface Resolved {
 export class Namespace implements Ufs {
   private readonly mounts = new Map<string, Mount>();
 
-  constructor(table: MountTable, factory: (spec: MountSpec) => Ufs = createUfs) {
+  constructor(table: MountTable, factory: (spec: MountSpec) => Ufs = createUfs, opts: NamespaceOptions = {}) {
+    const ms = opts.storeTimeoutMs;
+    if (ms !== undefined && !(Number.isSafeInteger(ms) && ms > 0)) throw new HoardError('INVALID_ARGUMENT', `storeTimeoutMs: ${ms} must be a positive whole number of milliseconds`);
     let valid: MountTable;
     try {
       valid = validateMountTable(table);
@@ -33,7 +43,7 @@ export class Namespace implements Ufs {
       throw new HoardError('INVALID_ARGUMENT', (e as Error).message, { cause: e });
     }
     try {
-      for (const spec of valid.mounts) this.mounts.set(spec.name, { spec, ufs: factory(spec) });
+      for (const spec of valid.mounts) this.mounts.set(spec.name, { spec, ufs: factory(spec), deadline: ms === undefined ? undefined : new StoreDeadline(ms, storeName(spec)) });
     } catch (e) {
       void this.close();
       throw e;
@@ -52,7 +62,7 @@ export class Namespace implements Ufs {
     const name = slash < 0 ? norm.slice(1) : norm.slice(1, slash);
     const m = this.mounts.get(name);
     if (!m) throw new HoardError('NOT_FOUND', `${norm}: no mount named "${name}" (mounts: ${this.mountNames().join(', ') || 'none'})`);
-    return { mount: m.spec, ufs: m.ufs, inner: slash < 0 ? '/' : norm.slice(slash) };
+    return { mount: m.spec, ufs: m.ufs, deadline: m.deadline, inner: slash < 0 ? '/' : norm.slice(slash) };
   }
 
   /** Writes are never served through the cache; '/' and unknown mounts are read-only too. */
@@ -67,7 +77,8 @@ export class Namespace implements Ufs {
   async stat(path: string): Promise<UfsEntry> {
     const r = this.resolve(path);
     if (!r) return { path: '/', name: '', isDir: true, size: 0, mtimeMs: 0, version: '' };
-    return reroot(r.mount.name, await r.ufs.stat(r.inner));
+    const op = (): Promise<UfsEntry> => r.ufs.stat(r.inner);
+    return reroot(r.mount.name, await (r.deadline ? r.deadline.call(`stat ${r.inner}`, op) : op()));
   }
 
   async list(path: string): Promise<UfsEntry[]> {
@@ -76,13 +87,15 @@ export class Namespace implements Ufs {
       // Mount roots are listed without asking their storage, so one slow backend cannot block `ls /`.
       return this.mountNames().map((name) => ({ path: `/${name}`, name, isDir: true, size: 0, mtimeMs: 0, version: '' }));
     }
-    return (await r.ufs.list(r.inner)).map((e) => reroot(r.mount.name, e));
+    const op = (): Promise<UfsEntry[]> => r.ufs.list(r.inner);
+    return (await (r.deadline ? r.deadline.call(`list ${r.inner}`, op) : op())).map((e) => reroot(r.mount.name, e));
   }
 
   async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     const r = this.resolve(path);
     if (!r) throw new HoardError('IS_DIRECTORY', '/: is a directory');
-    return r.ufs.read(r.inner, offset, length, signal, version);
+    if (!r.deadline) return r.ufs.read(r.inner, offset, length, signal, version);
+    return r.deadline.read(`read ${r.inner} [${offset}, +${length})`, signal, (s) => r.ufs.read(r.inner, offset, length, s, version));
   }
 
   async close(): Promise<void> {
@@ -90,8 +103,8 @@ export class Namespace implements Ufs {
   }
 }
 
-export function createNamespace(table: MountTable): Namespace {
-  return new Namespace(table);
+export function createNamespace(table: MountTable, opts: NamespaceOptions = {}): Namespace {
+  return new Namespace(table, createUfs, opts);
 }
 
 function reroot(mountName: string, e: UfsEntry): UfsEntry {
