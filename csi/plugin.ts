@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import { hoardBin } from '../lib/root.js';
 import type { Logger } from '../lib/log.js';
 import { Healer } from './node/healer.js';
+import { MountPods, type MountPodsOptions } from './node/mount-pods.js';
 import { notReadyReasons } from './node/readiness.js';
 import { CacheUsage } from './node/usage.js';
 import { VolumeManager } from './node/volumes.js';
@@ -22,6 +23,8 @@ export interface CsiPluginOptions {
   healIntervalMs?: number;
   /** Program + leading args standing for `hoard` when spawning FUSE children. */
   childCommand?: string[];
+  /** Pod mode (FUSE in a mount pod per volume); unset = process mode (a detached child per volume). */
+  mountPods?: Omit<MountPodsOptions, 'logger' | 'nodeName'>;
 }
 
 export interface CsiPlugin {
@@ -38,14 +41,15 @@ export interface CsiPlugin {
 export async function startCsiPlugin(opts: CsiPluginOptions): Promise<CsiPlugin> {
   const logger = opts.logger;
   if (!opts.nodeId) throw new Error('--node-id is required (the Kubernetes node name, e.g. from spec.nodeName)');
-  const volumes = new VolumeManager({ stateDir: opts.stateDir, logger, childCommand: opts.childCommand });
+  const mountPods = opts.mountPods ? new MountPods({ ...opts.mountPods, nodeName: opts.nodeId, logger }) : undefined;
+  const volumes = new VolumeManager({ stateDir: opts.stateDir, logger, childCommand: opts.childCommand, mountPods });
   await volumes.init();
   const usage = new CacheUsage();
   let recovered = false;
   const notReady = async () => {
     const reasons = await notReadyReasons({
       fuseDevice: opts.fuseDevice ?? '/dev/fuse',
-      requiredFiles: opts.childCommand ? [] : [hoardBin()],
+      requiredFiles: opts.childCommand || mountPods ? [] : [hoardBin()],
     });
     if (!recovered) reasons.push('restoring volumes recorded before the restart');
     return reasons;
@@ -60,8 +64,13 @@ export async function startCsiPlugin(opts: CsiPluginOptions): Promise<CsiPlugin>
   const known = volumes.state.all().length;
   if (known > 0) logger.info({ volumes: known }, 'checking volumes recorded before the restart');
   await healer.pass();
+  if (mountPods) {
+    await mountPods
+      .collectStrays(new Set(volumes.state.all().map((v) => v.volumeId)))
+      .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not list or clean up this node\'s mount pods'));
+  }
   recovered = true;
-  if (known > 0) logger.info({ volumes: volumes.state.all().length }, 'startup check done: live FUSE processes adopted, broken mounts restored');
+  if (known > 0) logger.info({ volumes: volumes.state.all().length }, mountPods ? 'startup check done: live mount pods adopted, broken bindings restored' : 'startup check done: live FUSE processes adopted, broken mounts restored');
   healer.start();
   const reasons = await notReady();
   if (reasons.length) logger.warn({ reasons }, 'plugin cannot mount volumes yet; Probe reports not ready');

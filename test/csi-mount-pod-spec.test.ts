@@ -28,6 +28,7 @@ const input = {
   imagePullPolicy: 'IfNotPresent',
   priorityClassName: 'system-node-critical',
   hostDir: '/var/lib/kubelet/plugins/csi.hoard.dev/mounts/abc',
+  stagingPath: '/var/lib/kubelet/plugins/kubernetes.io/csi/csi.hoard.dev/0123/globalmount',
   config,
   resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
   secretName: 'hoard-fuse-x',
@@ -65,7 +66,7 @@ describe('mount pod spec', () => {
       'data.hoard.dev/volume': volumeHash('ml/imagenet'),
       'data.hoard.dev/node': 'node-a.example.internal',
     });
-    expect(pod.metadata!.annotations).toEqual({ 'data.hoard.dev/volume-id': 'ml/imagenet' });
+    expect(pod.metadata!.annotations).toEqual({ 'data.hoard.dev/volume-id': 'ml/imagenet', 'data.hoard.dev/staging-path': input.stagingPath });
     // No credential anywhere in the pod: not in args, env or annotations.
     expect(JSON.stringify(pod)).not.toMatch(/AKIAEXAMPLE|sekrit/);
     expect(c.env).toBeUndefined();

@@ -2,12 +2,18 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { startCsiController } from '../../csi/controller-plugin.js';
-import { startCsiPlugin } from '../../csi/plugin.js';
+import { startCsiPlugin, type CsiPluginOptions } from '../../csi/plugin.js';
 import { createLogger } from '../../lib/log.js';
 
 function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--health-port: "${v}" must be a port number (0 picks a free one)`);
+  return n;
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 1 || n > 3600) throw new Error(`--mount-timeout: "${v}" must be a number of seconds from 1 to 3600`);
   return n;
 }
 
@@ -21,6 +27,35 @@ interface CsiOpts {
   controller?: boolean;
   namespace: string;
   kubeconfig?: string;
+  mountMode: 'process' | 'pod';
+  mountImage?: string;
+  mountImagePullPolicy?: string;
+  mountPriorityClass: string;
+  mountRoot: string;
+  mountTimeout: number;
+}
+
+function kubeConfigFrom(opts: CsiOpts): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+/** Pod-mode settings from the flags; a missing one is named with where it usually comes from. */
+function podMode(opts: CsiOpts): CsiPluginOptions['mountPods'] {
+  if (opts.mountMode !== 'pod') return undefined;
+  if (!DNS_LABEL.test(opts.namespace) || opts.namespace.length > 63) throw new Error(`--namespace: "${opts.namespace}" must be a namespace name (DNS label); in a pod set POD_NAMESPACE from the downward API metadata.namespace`);
+  if (!opts.mountImage) throw new Error('--mount-image is required with --mount-mode pod (or HOARD_MOUNT_IMAGE): the Hoard image mount pods run, normally the plugin\'s own');
+  return {
+    kubeConfig: kubeConfigFrom(opts),
+    namespace: opts.namespace,
+    image: opts.mountImage,
+    imagePullPolicy: opts.mountImagePullPolicy,
+    priorityClassName: opts.mountPriorityClass,
+    mountRoot: resolve(opts.mountRoot),
+    readyTimeoutMs: opts.mountTimeout * 1000,
+  };
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -38,8 +73,19 @@ export function csiCommand(): Command {
     .option('--health-host <host>', 'address for --health-port', '0.0.0.0')
     .option('--fuse-device <path>', 'FUSE device the plugin checks before reporting ready', '/dev/fuse')
     .option('--controller', 'serve the Controller service (CreateVolume/DeleteVolume) instead of the Node service')
-    .addOption(new Option('--namespace <ns>', 'controller mode: namespace where volume records (ConfigMaps) are kept').env('POD_NAMESPACE').default('default'))
-    .option('--kubeconfig <file>', 'controller mode: kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .addOption(new Option('--namespace <ns>', 'the plugin\'s namespace: controller mode keeps volume records (ConfigMaps) there, pod mode its mount pods').env('POD_NAMESPACE').default('default'))
+    .option('--kubeconfig <file>', 'controller and pod mode: kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .addOption(
+      new Option('--mount-mode <mode>', 'node plugin: where FUSE runs: "pod" = a mount pod per volume (survives plugin restarts; for clusters), "process" = a detached child of the plugin (hoard up, tests)')
+        .choices(['process', 'pod'])
+        .env('HOARD_MOUNT_MODE')
+        .default('process'),
+    )
+    .addOption(new Option('--mount-image <image>', 'pod mode: image of new mount pods (the plugin\'s own image); running pods keep theirs').env('HOARD_MOUNT_IMAGE'))
+    .addOption(new Option('--mount-image-pull-policy <policy>', 'pod mode: imagePullPolicy of the mount pods').choices(['Always', 'IfNotPresent', 'Never']))
+    .option('--mount-priority-class <name>', 'pod mode: priorityClassName of the mount pods ("" for none)', 'system-node-critical')
+    .option('--mount-root <dir>', 'pod mode: host directory (under the kubelet dir, Bidirectional in the plugin) where mount pods mount', '/var/lib/kubelet/plugins/csi.hoard.dev/mounts')
+    .option('--mount-timeout <sec>', 'pod mode: how long NodeStageVolume waits for a new mount pod\'s FUSE mount', seconds, 60)
     .action(async (opts: CsiOpts) => {
       if (opts.controller) return runController(opts);
       return runNode(opts);
@@ -54,9 +100,7 @@ function onSignals(stop: (signal: string) => void): void {
 async function runController(opts: CsiOpts): Promise<void> {
   if (!DNS_LABEL.test(opts.namespace) || opts.namespace.length > 63) throw new Error(`--namespace: "${opts.namespace}" must be a namespace name (DNS label)`);
   const logger = createLogger('csi-controller');
-  const kubeConfig = new KubeConfig();
-  if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = kubeConfigFrom(opts);
   const ctl = await startCsiController({ endpoint: opts.endpoint, kubeConfig, namespace: opts.namespace, healthHost: opts.healthHost, healthPort: opts.healthPort, logger });
   process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${ctl.socket}`, health: ctl.health ?? null, mode: 'controller' })}\n`);
   logger.info({ socket: ctl.socket, health: ctl.health, namespace: opts.namespace }, 'csi controller serving');
@@ -82,9 +126,10 @@ async function runNode(opts: CsiOpts): Promise<void> {
     healthHost: opts.healthHost,
     healthPort: opts.healthPort,
     fuseDevice: opts.fuseDevice,
+    mountPods: podMode(opts),
     logger,
   });
-  process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${plugin.socket}`, health: plugin.health ?? null, nodeId: opts.nodeId })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', endpoint: `unix://${plugin.socket}`, health: plugin.health ?? null, nodeId: opts.nodeId, mountMode: opts.mountMode })}\n`);
   logger.info({ socket: plugin.socket, health: plugin.health, nodeId: opts.nodeId }, 'csi plugin serving');
   let stopping = false;
   const stop = (signal: string) => {

@@ -16,6 +16,8 @@ export const LABELS = {
   node: 'data.hoard.dev/node',
 } as const;
 export const VOLUME_ID_ANNOTATION = 'data.hoard.dev/volume-id';
+/** Where the plugin binds the pod's mount: a stray pod whose staging path is not bound to it is garbage. */
+export const STAGING_PATH_ANNOTATION = 'data.hoard.dev/staging-path';
 
 const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
 
@@ -55,6 +57,7 @@ export interface MountPodInput {
   priorityClassName: string;
   /** The per-volume host directory; the FUSE mount appears at fsDir(hostDir). */
   hostDir: string;
+  stagingPath: string;
   config: VolumeConfig;
   resources?: V1ResourceRequirements;
   secretName: string;
@@ -97,7 +100,7 @@ export function buildMountPod(input: MountPodInput): V1Pod {
       name: mountPodName(input.volumeId, input.nodeName),
       namespace: input.namespace,
       labels: mountPodLabels(input),
-      annotations: { [VOLUME_ID_ANNOTATION]: input.volumeId },
+      annotations: { [VOLUME_ID_ANNOTATION]: input.volumeId, [STAGING_PATH_ANNOTATION]: input.stagingPath },
     },
     spec: {
       nodeName: input.nodeName,

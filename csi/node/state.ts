@@ -25,6 +25,8 @@ export interface VolumeRecord {
   /** Per-volume directory under the state dir: mounts file, credentials, child logs. */
   dir: string;
   child?: ChildRecord;
+  /** Pod mode: the mount pod serving this volume. */
+  pod?: { name: string; uid?: string; image?: string; restarts: number };
   publishes: Record<string, PublishRecord>;
 }
 

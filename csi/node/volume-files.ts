@@ -1,4 +1,4 @@
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MountTable } from '../../lib/mounts.js';
 import { writeAtomically } from './state.js';
@@ -40,4 +40,17 @@ export async function writeVolumeFiles(
 
 export async function removeVolumeFiles(volumeDir: string): Promise<void> {
   await rm(volumeDir, { recursive: true, force: true });
+}
+
+/** The credentials writeVolumeFiles kept for a volume (pod mode rebuilds a deleted mount pod's Secret from them). */
+export async function readVolumeCredentials(volumeDir: string): Promise<Map<string, Record<string, string>>> {
+  const root = join(volumeDir, 'credentials');
+  const out = new Map<string, Record<string, string>>();
+  const mounts = await readdir(root).catch(() => [] as string[]);
+  for (const mount of mounts) {
+    const creds: Record<string, string> = {};
+    for (const key of await readdir(join(root, mount))) creds[key] = await readFile(join(root, mount, key), 'utf8');
+    out.set(mount, creds);
+  }
+  return out;
 }

@@ -8,9 +8,10 @@ import { alreadyExists, failedPrecondition, internal, invalidArgument, notFound,
 import type { Capability, VolumeConfig } from '../server/validation.js';
 import { findServingProcesses, isChildAlive, spawnFuseChild, stopFuseChild } from './fuse-process.js';
 import { KeyedLock } from './keyed-lock.js';
+import { describePod, restartsOf, type MountPods } from './mount-pods.js';
 import { bindMount, mountAt, probePath, readMountInfo, unmountAll, type MountEntry } from './mounter.js';
 import { StateStore, type PublishRecord, type VolumeRecord } from './state.js';
-import { removeVolumeFiles, writeVolumeFiles } from './volume-files.js';
+import { readVolumeCredentials, removeVolumeFiles, writeVolumeFiles } from './volume-files.js';
 
 const run = promisify(execFile);
 
@@ -20,6 +21,8 @@ export interface VolumeManagerOptions {
   /** Program + leading args standing for `hoard` when spawning FUSE children. */
   childCommand?: string[];
   readyTimeoutMs?: number;
+  /** Pod mode: FUSE runs in a mount pod per volume, bound to the staging path; unset = process mode. */
+  mountPods?: MountPods;
 }
 
 export interface StageInput {
@@ -110,14 +113,15 @@ export class VolumeManager {
       // (or Unstage removes), never an unrecorded mount.
       await this.state.put(record);
       try {
-        await this.startChild(record, mountsFile);
+        if (this.opts.mountPods) await this.startPod(record, this.opts.mountPods, input.credentials);
+        else await this.startChild(record, mountsFile);
       } catch (err) {
         await this.stopEverything(record).catch(() => undefined);
         await removeVolumeFiles(dir).catch(() => undefined);
         await this.state.delete(input.volumeId);
         throw internal(`mounting volume ${input.volumeId} at ${input.stagingPath} failed: ${(err as Error).message}`);
       }
-      this.log.info({ volumeId: input.volumeId, stagingPath: input.stagingPath, pid: record.child?.pid }, 'volume staged');
+      this.log.info({ volumeId: input.volumeId, stagingPath: input.stagingPath, pid: record.child?.pid, pod: record.pod?.name }, 'volume staged');
     });
   }
 
@@ -141,7 +145,30 @@ export class VolumeManager {
     await this.state.put(record);
   }
 
+  /**
+   * Pod mode: ensures the volume's mount pod, waits for its FUSE mount to be live on the host and
+   * binds it to the staging path.
+   */
+  private async startPod(record: VolumeRecord, pods: MountPods, credentials?: Map<string, Record<string, string>>): Promise<void> {
+    record.pod = await pods.ensure(record.volumeId, record.stagingPath, record.config, credentials ?? (await readVolumeCredentials(record.dir)));
+    await this.state.put(record);
+    await pods.waitLive(record.volumeId);
+    await this.bindStaging(record, pods);
+  }
+
+  /** Binds the mount pod's live FUSE mount to the staging path (replacing a bind of a dead one). */
+  private async bindStaging(record: VolumeRecord, pods: MountPods): Promise<void> {
+    await unmountAll(record.stagingPath, false);
+    await mkdir(record.stagingPath, { recursive: true });
+    await bindMount(pods.fsPath(record.volumeId), record.stagingPath, false);
+  }
+
   private async stopEverything(record: VolumeRecord): Promise<void> {
+    if (this.opts.mountPods) {
+      await unmountAll(record.stagingPath, false);
+      await this.opts.mountPods.remove(record.volumeId);
+      return;
+    }
     if (record.child) await stopFuseChild(record.child, record.stagingPath);
     for (const orphan of await findServingProcesses(record.stagingPath)) await stopFuseChild(orphan, record.stagingPath, 2000);
     await unmountAll(record.stagingPath, true);
@@ -156,6 +183,11 @@ export class VolumeManager {
         const entry = await mountAt(stagingPath);
         if (!this.state.all().some((v) => v.stagingPath === stagingPath) && entry?.fsType === 'fuse.hoard') {
           this.log.warn({ volumeId, stagingPath }, 'unstage: removing an unrecorded Hoard mount');
+          if (this.opts.mountPods) {
+            await unmountAll(stagingPath, false);
+            await this.opts.mountPods.remove(volumeId);
+            return;
+          }
           for (const orphan of await findServingProcesses(stagingPath)) await stopFuseChild(orphan, stagingPath, 2000);
           await unmountAll(stagingPath, true);
         }
@@ -286,7 +318,11 @@ export class VolumeManager {
   async heal(record: VolumeRecord, reason: string): Promise<VolumeHealth> {
     const check = await this.checkStaging(record);
     let stagingEntry = check.entry;
-    if (check.health.abnormal) {
+    if (check.health.abnormal && this.opts.mountPods) {
+      const repaired = await this.repairFromPod(record, this.opts.mountPods, check.entry, reason);
+      if (repaired.abnormal) return repaired;
+      stagingEntry = await mountAt(record.stagingPath);
+    } else if (check.health.abnormal) {
       if (check.repairable) {
         this.log.warn({ volumeId: record.volumeId, stagingPath: record.stagingPath, problem: check.health.message, reason }, 'broken volume mount found; remounting');
         try {
@@ -313,7 +349,57 @@ export class VolumeManager {
       rebound++;
     }
     if (rebound > 0) this.log.info({ volumeId: record.volumeId, rebound }, 'published targets re-bound to the live mount');
-    return { abnormal: false, message: `FUSE process ${record.child?.pid} serves ${record.stagingPath}` };
+    return { abnormal: false, message: this.servedBy(record) };
+  }
+
+  private servedBy(record: VolumeRecord): string {
+    return record.pod ? `mount pod ${record.pod.name} serves ${record.stagingPath}` : `FUSE process ${record.child?.pid} serves ${record.stagingPath}`;
+  }
+
+  /**
+   * Pod mode repair. The kubelet restarts a mount pod that died; the plugin recreates one that was
+   * deleted, and once the pod's FUSE mount is live again binds it to the staging path (the caller
+   * then re-binds every published target). Failures and recoveries become Events on the mount pod
+   * and the Dataset.
+   */
+  private async repairFromPod(record: VolumeRecord, pods: MountPods, stagingEntry: MountEntry | undefined, reason: string): Promise<VolumeHealth> {
+    const fs = pods.fsPath(record.volumeId);
+    if (!(await pods.isLive(fs))) {
+      let pod = await pods.get(pods.podName(record.volumeId));
+      if (!pod || pod.metadata?.deletionTimestamp) {
+        this.log.warn({ volumeId: record.volumeId, pod: record.pod?.name, reason }, 'mount pod is gone; creating it again');
+        try {
+          record.pod = await pods.ensure(record.volumeId, record.stagingPath, record.config, await readVolumeCredentials(record.dir));
+          await this.state.put(record);
+          pod = await pods.get(record.pod.name);
+        } catch (err) {
+          return { abnormal: true, message: `recreating the mount pod failed: ${(err as Error).message}` };
+        }
+      }
+      if (pod && record.pod && restartsOf(pod) > record.pod.restarts) {
+        record.pod.restarts = restartsOf(pod);
+        await this.state.put(record);
+        const message = `FUSE of volume ${record.volumeId} on node ${pods.opts.nodeName} died; the kubelet restarts mount pod ${pod.metadata!.name}: ${describePod(pod)}`;
+        this.log.warn({ volumeId: record.volumeId, pod: pod.metadata!.name }, 'mount pod restarted');
+        await pods.event(pod, 'Warning', 'FuseFailed', message);
+        await pods.datasetEvent(record.config, 'Warning', 'FuseFailed', message);
+      }
+      return { abnormal: true, message: `waiting for mount pod ${pods.podName(record.volumeId)} to serve ${fs}: ${describePod(pod)}` };
+    }
+    const recovering = stagingEntry !== undefined;
+    try {
+      await this.bindStaging(record, pods);
+    } catch (err) {
+      return { abnormal: true, message: `binding ${fs} to ${record.stagingPath} failed: ${(err as Error).message}` };
+    }
+    if (recovering) {
+      const pod = await pods.get(pods.podName(record.volumeId));
+      const message = `FUSE of volume ${record.volumeId} is live again on node ${pods.opts.nodeName}; staging path and published targets re-bound`;
+      this.log.info({ volumeId: record.volumeId, pod: record.pod?.name, reason }, 'staging path re-bound to the live FUSE mount');
+      if (pod) await pods.event(pod, 'Normal', 'FuseRecovered', message);
+      await pods.datasetEvent(record.config, 'Normal', 'FuseRecovered', message);
+    }
+    return { abnormal: false, message: this.servedBy(record) };
   }
 
   private async rebind(record: VolumeRecord, pub: PublishRecord, mounted: boolean): Promise<boolean> {
@@ -337,6 +423,7 @@ export class VolumeManager {
   }
 
   private async checkStaging(record: VolumeRecord): Promise<{ health: VolumeHealth; entry?: MountEntry; repairable: boolean }> {
+    if (this.opts.mountPods) return this.checkPodStaging(record, this.opts.mountPods);
     const alive = await isChildAlive(record.child, record.stagingPath);
     const entry = await mountAt(record.stagingPath);
     if (!alive) {
@@ -349,6 +436,20 @@ export class VolumeManager {
     if (probe.health === 'ok') return { health: { abnormal: false, message: `FUSE process ${record.child!.pid} serves ${record.stagingPath}` }, entry, repairable: false };
     if (probe.health === 'unresponsive') return { health: { abnormal: true, message: `${record.stagingPath} is not responding (${probe.detail})` }, entry, repairable: false };
     return { health: { abnormal: true, message: `${record.stagingPath}: ${probe.detail}` }, entry, repairable: probe.health === 'dead' };
+  }
+
+  /** Pod mode: the pod's FUSE mount is live and the staging path is a bind of exactly that mount. */
+  private async checkPodStaging(record: VolumeRecord, pods: MountPods): Promise<{ health: VolumeHealth; entry?: MountEntry; repairable: boolean }> {
+    const fs = pods.fsPath(record.volumeId);
+    const table = await readMountInfo();
+    const live = await mountAt(fs, table);
+    const entry = await mountAt(record.stagingPath, table);
+    const name = pods.podName(record.volumeId);
+    if (!live || !live.fsType.startsWith('fuse')) return { health: { abnormal: true, message: `mount pod ${name} has no FUSE mount at ${fs}` }, entry, repairable: true };
+    const probe = await probePath(fs);
+    if (probe.health !== 'ok') return { health: { abnormal: true, message: `mount pod ${name}: ${fs}: ${probe.detail}` }, entry, repairable: true };
+    if (!entry || entry.dev !== live.dev) return { health: { abnormal: true, message: `${record.stagingPath} is not bound to the live FUSE mount of ${name}` }, entry, repairable: true };
+    return { health: { abnormal: false, message: this.servedBy(record) }, entry, repairable: false };
   }
 
   /** Volume condition for NodeGetVolumeStats: read-only, never repairs (the healer does). */

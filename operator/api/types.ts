@@ -132,7 +132,14 @@ export interface CacheRuntimeSpec {
     nodeSelector?: Record<string, string>;
     tolerations?: Toleration[];
   };
-  fuse?: { kernelCache?: boolean; attrTimeout?: number; entryTimeout?: number; directIO?: boolean };
+  fuse?: {
+    kernelCache?: boolean;
+    attrTimeout?: number;
+    entryTimeout?: number;
+    directIO?: boolean;
+    /** Requests/limits of the FUSE mount pods (pod mode of the CSI node plugin). */
+    resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  };
 }
 
 export interface CacheRuntimeStatus {

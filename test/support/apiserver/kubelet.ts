@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolveEnv } from './container-env.js';
 import { ApiError } from './errors.js';
+import { PodProcesses, type PodProcessOptions } from './pod-processes.js';
 import type { Store } from './store.js';
 import type { KObject, ResourceType, StoreEvent } from './types.js';
 import { now, randomSuffix } from './util.js';
@@ -22,6 +23,8 @@ export interface KubeletOptions {
   /** Delay before a new pod becomes Running/Ready (default 0). */
   podReadyDelayMs?: number;
   nodeName?: string;
+  /** Run chosen pods' containers as real local processes, with restarts (see pod-processes.ts). */
+  processes?: PodProcessOptions;
 }
 
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
@@ -49,6 +52,8 @@ export class Kubelet {
   private stopped = false;
   private podIp = 1;
   readonly nodeName: string;
+  /** Present when started with `processes`: the pods running as real processes. */
+  readonly processes?: PodProcesses;
   private readonly t: Record<'pods' | 'sts' | 'jobs' | 'pvcs' | 'pvs' | 'nodes', ResourceType> & { cronjobs?: ResourceType };
 
   constructor(
@@ -66,6 +71,9 @@ export class Kubelet {
       pvs: r.lookup('', 'v1', 'persistentvolumes')!,
       nodes: r.lookup('', 'v1', 'nodes')!,
     };
+    if (opts.processes) {
+      this.processes = new PodProcesses(store, { pods: this.t.pods, secrets: r.lookup('', 'v1', 'secrets')!, configmaps: r.lookup('', 'v1', 'configmaps')! }, opts.processes);
+    }
     // The StorageObjectInUseProtection admission plugin's job.
     store.use({
       admit: (rt, next, old) => {
@@ -93,6 +101,7 @@ export class Kubelet {
     this.stopped = true;
     this.unsubscribe?.();
     await Promise.allSettled([...this.running]);
+    await this.processes?.stopAll();
   }
 
   /** Force a pod's readiness (e.g. to simulate a failing worker); sticky until set back. */
@@ -162,6 +171,7 @@ export class Kubelet {
       if (owner?.kind === 'StatefulSet') this.enqueue(`sts/${md.namespace}/${owner.name}`, () => this.syncStatefulSet(md.namespace, owner.name));
       if (ev.type !== 'DELETED' && obj.status?.phase === 'Pending' && !md.deletionTimestamp) this.startPod(md.namespace, md.name);
       if (ev.type === 'DELETED') {
+        this.processes?.stop(obj);
         for (const v of obj.spec?.volumes ?? []) {
           const claim = v.persistentVolumeClaim?.claimName;
           if (claim) this.enqueue(`pvc/${md.namespace}/${claim}`, () => this.syncClaim(md.namespace, claim));
@@ -204,6 +214,11 @@ export class Kubelet {
         const pod = this.store.tryGet(this.t.pods, ns, name);
         if (!pod || pod.status?.phase !== 'Pending' || pod.metadata.deletionTimestamp) return;
         const next: KObject = { ...pod, spec: { ...pod.spec, nodeName: pod.spec?.nodeName ?? this.nodeName } };
+        if (this.processes?.matches(next)) {
+          if (!pod.spec?.nodeName) this.store.write(this.t.pods, pod, next);
+          this.processes.start(next);
+          return;
+        }
         next.status = this.runningStatus(next, !this.notReady.has(`${ns}/${name}`));
         this.store.write(this.t.pods, pod, next);
       });
