@@ -72,6 +72,28 @@ describe('mount pod spec', () => {
     expect(c.env).toBeUndefined();
   });
 
+  it('mounts the read-only data volumes of file:// mounts (host path, NFS) where the table points, but no PVC of another namespace', () => {
+    const withData = parseVolumeContext({
+      dataset: 'imagenet',
+      namespace: 'ml',
+      workers: 'srv:_grpc._tcp.imagenet-worker.ml.svc.cluster.local',
+      mounts: JSON.stringify({
+        mounts: [
+          { name: 'local', uri: 'file:///hoard/ufs/local', volume: { name: 'ufs-0', mountPath: '/hoard/ufs/local', source: { hostPath: { path: '/mnt/data', type: 'Directory' } } } },
+          { name: 'nfs', uri: 'file:///hoard/ufs/nfs/sub', volume: { name: 'ufs-1', mountPath: '/hoard/ufs/nfs', source: { nfs: { server: 'nfs.example', path: '/export', readOnly: true } } } },
+          { name: 'claim', uri: 'file:///hoard/ufs/claim', volume: { name: 'ufs-2', mountPath: '/hoard/ufs/claim', namespace: 'ml', source: { persistentVolumeClaim: { claimName: 'raw', readOnly: true } } } },
+        ],
+      }),
+    });
+    const pod = buildMountPod({ ...input, config: withData, credentialFields: {} });
+    expect(() => new Pod(pod as never).validate()).not.toThrow();
+    expect(pod.spec!.volumes).toContainEqual({ name: 'ufs-0', hostPath: { path: '/mnt/data', type: 'Directory' } });
+    expect(pod.spec!.volumes).toContainEqual({ name: 'ufs-1', nfs: { server: 'nfs.example', path: '/export', readOnly: true } });
+    expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('ufs-2');
+    expect(pod.spec!.containers[0]!.volumeMounts).toContainEqual({ name: 'ufs-0', mountPath: '/hoard/ufs/local', readOnly: true });
+    expect(pod.spec!.containers[0]!.volumeMounts).toContainEqual({ name: 'ufs-1', mountPath: '/hoard/ufs/nfs', readOnly: true });
+  });
+
   it('leaves out the priority class when configured empty', () => {
     expect(buildMountPod({ ...input, priorityClassName: '' }).spec!.priorityClassName).toBeUndefined();
   });

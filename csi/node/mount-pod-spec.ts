@@ -1,6 +1,7 @@
 import type { V1Pod, V1ResourceRequirements, V1Secret } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import type { MountSpec } from '../../lib/mounts.js';
 import type { VolumeConfig } from '../server/validation.js';
 import { mountArgs } from './fuse-process.js';
 
@@ -93,6 +94,7 @@ export function buildMountPod(input: MountPodInput): V1Pod {
   const secretMount = `${MOUNT_POD_SECRET_DIR}/mounts.json`;
   const args = mountArgs({ stagingPath: fsDir(input.hostDir), mountsFile: secretMount, config: input.config });
   const items = secretItems(input.credentialFields);
+  const data = dataVolumes(input.config);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -124,15 +126,33 @@ export function buildMountPod(input: MountPodInput): V1Pod {
           volumeMounts: [
             { name: 'mount-dir', mountPath: input.hostDir, mountPropagation: 'Bidirectional' },
             { name: 'volume', mountPath: MOUNT_POD_SECRET_DIR, readOnly: true },
+            ...data.map((d) => ({ name: d.name, mountPath: d.mountPath, readOnly: true })),
           ],
         },
       ],
       volumes: [
         { name: 'mount-dir', hostPath: { path: input.hostDir, type: 'DirectoryOrCreate' } },
         { name: 'volume', secret: { secretName: input.secretName, defaultMode: 0o400, items } },
+        ...data.map((d) => ({ name: d.name, ...d.source })),
       ],
     },
   };
+}
+
+/**
+ * The read-only data volumes of file:// mounts (a host path, an NFS export), mounted where the
+ * mount table says, so the pod's direct-UFS fallback reads them as the workers do. A PVC lives in
+ * the Dataset's namespace, which a mount pod cannot mount from: such mounts are read through the
+ * workers only.
+ */
+function dataVolumes(config: VolumeConfig): NonNullable<MountSpec['volume']>[] {
+  const out: NonNullable<MountSpec['volume']>[] = [];
+  for (const m of config.mounts.mounts) {
+    const v = m.volume;
+    if (!v || 'persistentVolumeClaim' in v.source || v.name === 'mount-dir' || v.name === 'volume') continue;
+    out.push(v);
+  }
+  return out;
 }
 
 /** Secret key of a credential: `<mount>.<field>` (keys may not hold '/'; items map them to files). */
