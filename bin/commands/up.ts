@@ -12,6 +12,7 @@ import { detachMount, isMountPoint, prepareMountPoint } from '../../csi/fuse/sta
 import { statRamFs } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
+import { checkQuotas } from './up-quotas.js';
 import { keepWorkerAlive } from './up-restart.js';
 
 interface UpFlags {
@@ -82,7 +83,19 @@ function plan(flags: UpFlags): UpPlan {
   if (pageSize < 4096) throw new Error(`--page-size: ${flags.pageSize} is below 4Ki; use e.g. 1Mi`);
   const cacheDir = resolve(flags.cacheDir ?? defaultCacheDir());
   const ramDisk = flags.ramDisk === false || mem === 0 ? undefined : flags.ramDisk ? chosenRamDisk(flags.ramDisk) : defaultRamDisk(cacheDir, workers * mem);
+  const shm = flags.ramDisk === undefined && mem > 0 && ramDisk === undefined ? shmFree() : undefined;
+  for (const w of checkQuotas({ workers, mem, disk, cacheDir, ramDisk: flags.ramDisk && ramDisk ? { dir: ramDisk, freeBytes: statRamFs(ramDisk).freeBytes, chosen: true } : undefined, shmFreeBytes: shm })) say(`warning: ${w}`);
   return { cacheDir, mountDir: resolve(flags.mount ?? defaultMountDir()), workers, mem, disk, pageSize, ramDisk, ownRamDisk: ramDisk !== undefined && !flags.ramDisk };
+}
+
+/** Free bytes of /dev/shm when it is a RAM file system (where the memory tier would have gone). */
+function shmFree(): number | undefined {
+  try {
+    const st = statRamFs('/dev/shm');
+    return st.ram ? st.freeBytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The user's --ram-disk, checked before any worker starts: it must be on tmpfs or ramfs. */
