@@ -110,3 +110,26 @@ describe('server-side apply', () => {
     expect(res.body.spec.nodeAffinity).toEqual({ anything: { goes: [1] } });
   });
 });
+
+describe('int-or-string values (CacheRuntime quota)', () => {
+  const runtime = (quota: unknown) => ({ apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { generateName: 'q-' }, spec: { tieredStore: { levels: [{ medium: 'MEM', quota }] } } });
+  const F = 'spec.tieredStore.levels[0].quota';
+
+  it('accepts an integer or a quantity string', async () => {
+    for (const quota of [5, '8Gi', '1.5T']) expect((await request('POST', `${CR}/cacheruntimes?fieldValidation=Strict`, runtime(quota))).status, String(quota)).toBe(201);
+  });
+
+  it('refuses other types, and applies minimum to integers and pattern to strings', async () => {
+    const cases: [unknown, string][] = [
+      [true, `${F}: Invalid value: "boolean": ${F} in body must be of type integer,string: "boolean"`],
+      [1.5, `${F}: Invalid value: "number": ${F} in body must be of type integer,string: "number"`],
+      [0, `${F}: Invalid value: 0: ${F} in body should be greater than or equal to 1`],
+      ['8 GB', `${F}: Invalid value: "8 GB": ${F} in body should match '^[0-9]+(\\.[0-9]+)?([KMGTP]i|[kKMGTP])?$'`],
+    ];
+    for (const [quota, message] of cases) {
+      const res = await request('POST', `${CR}/cacheruntimes`, runtime(quota));
+      expect(res.status, String(quota)).toBe(422);
+      expect(res.body.details.causes.map((c: any) => `${c.field}: ${c.message}`)).toEqual([message]);
+    }
+  });
+});

@@ -73,7 +73,7 @@ export async function applyManifests(kc: KubeConfig, objects: Record<string, any
     const resource = (discovery.body?.resources ?? []).find((r: any) => r.kind === obj.kind && !String(r.name).includes('/'));
     if (!resource) throw new Error(`the cluster serves no ${obj.kind} in ${apiVersion} (is its CRD installed?)`);
     const ns = resource.namespaced ? `/namespaces/${obj.metadata?.namespace ?? namespace}` : '';
-    const path = `${base}${ns}/${resource.name}/${obj.metadata?.name}?fieldManager=hoard-test&force=true`;
+    const path = `${base}${ns}/${resource.name}/${obj.metadata?.name}?fieldManager=hoard-test&force=true&fieldValidation=Strict`;
     const res = await rawRequest(kc, 'PATCH', path, obj, 'application/apply-patch+yaml');
     if (res.status >= 300) throw new Error(`apply ${obj.kind} ${obj.metadata?.name}: HTTP ${res.status}: ${res.body?.message ?? JSON.stringify(res.body)}`);
     out.push(res.body);

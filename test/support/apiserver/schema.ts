@@ -23,7 +23,12 @@ export function toJsonSchema(s: unknown): unknown {
     if (k.startsWith('x-kubernetes-') || k === 'default' || k === 'example' || k === 'externalDocs') continue;
     out[k] = k === 'properties' || k === 'patternProperties' ? Object.fromEntries(Object.entries(v as Schema).map(([pk, pv]) => [pk, toJsonSchema(pv)])) : toJsonSchema(v);
   }
-  if (s['x-kubernetes-int-or-string'] && !out.anyOf) out.anyOf = [{ type: 'integer' }, { type: 'string' }];
+  // The server validates an int-or-string node as type [integer, string] (its anyOf only restates
+  // that), so a wrong type reads "must be of type integer,string".
+  if (s['x-kubernetes-int-or-string']) {
+    out.type = ['integer', 'string'];
+    if (Array.isArray(out.anyOf) && JSON.stringify(out.anyOf) === '[{"type":"integer"},{"type":"string"}]') delete out.anyOf;
+  }
   // ajv refuses `nullable` without `type`; an untyped schema already admits null.
   if (out.nullable && !out.type) delete out.nullable;
   return out;
@@ -127,7 +132,8 @@ function toCause(e: ErrorObject): FieldCause {
     }
     case 'type': {
       const t = jsonType(e.data);
-      return { reason: 'FieldValueTypeInvalid', field, message: `Invalid value: "${t}": ${field} in body must be of type ${String((e.params as { type: string }).type)}: "${t}"` };
+      const want = (e.params as { type: string | string[] }).type;
+      return { reason: 'FieldValueTypeInvalid', field, message: `Invalid value: "${t}": ${field} in body must be of type ${Array.isArray(want) ? want.join(',') : want}: "${t}"` };
     }
     case 'enum': {
       const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(render).join(', ');
