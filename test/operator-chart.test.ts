@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { packageRoot } from '../lib/root.js';
-import { crdManifests } from './operator/harness.js';
+import { crdManifests, ensureNamespace } from './operator/harness.js';
+import { startApiServer } from './support/apiserver/index.js';
+import { applyManifests } from './support/kube.js';
 
 const root = packageRoot();
 
@@ -41,5 +43,76 @@ describe('charts/hoard', () => {
     const operator = readFileSync(join(root, 'charts/hoard/templates/operator.yaml'), 'utf8');
     expect(csi).toContain('{name: kubelet-dir, mountPath: {{ .Values.csi.kubeletDir }}, mountPropagation: Bidirectional}');
     expect(operator).toContain('- --kubelet-dir={{ .Values.csi.kubeletDir }}');
+  });
+});
+
+/**
+ * Renders the subset of Go templating the chart uses (values, Release.Namespace, the two helpers,
+ * toYaml | nindent, if/end on a boolean value), enough to parse a template as the YAML helm emits.
+ */
+function renderTemplate(file: string, release = 'hoard-system'): Record<string, any>[] {
+  const values = parse(readFileSync(join(root, 'charts/hoard/values.yaml'), 'utf8'));
+  const lookup = (path: string) => path.split('.').reduce<any>((o, k) => o?.[k], { Values: values, Release: { Namespace: release } });
+  let text = readFileSync(join(root, 'charts/hoard/templates', file), 'utf8');
+  text = text.replace(/\{\{- if \.(\S+) \}\}\n([\s\S]*?)\{\{- end \}\}\n?/g, (_, cond: string, body: string) => (lookup(cond) ? body : ''));
+  text = text.replace(/\{\{- include "hoard\.labels" \. \| nindent (\d+) \}\}/g, (_, n: string) => `\n${' '.repeat(Number(n))}app.kubernetes.io/name: hoard`);
+  text = text.replace(/\{\{- toYaml \.(\S+) \| nindent (\d+) \}\}/g, (_, path: string, n: string) => `\n${stringify(lookup(path)).trimEnd().split('\n').map((l) => ' '.repeat(Number(n)) + l).join('\n')}`);
+  text = text.replace(/\{\{ include "hoard\.image" \. \}\}/g, 'ghcr.io/hoard-dev/hoard:test');
+  text = text.replace(/\{\{ \.(\S+) \}\}/g, (_, path: string) => String(lookup(path)));
+  expect(text).not.toContain('{{');
+  return parseAllDocuments(text).map((d) => d.toJSON() as Record<string, any>).filter(Boolean);
+}
+
+describe('charts/hoard CSI controller', () => {
+  const docs = renderTemplate('csi-controller.yaml');
+  const kind = (k: string) => docs.find((d) => d.kind === k)!;
+
+  it('runs hoard csi --controller beside a leader-elected csi-provisioner that passes PVC metadata', () => {
+    const deploy = kind('Deployment');
+    expect(deploy.spec.replicas).toBe(2);
+    const [sidecar, controller] = deploy.spec.template.spec.containers;
+    // v5 supports Kubernetes >= 1.20, so every cluster from the oldest we support (1.27).
+    expect(sidecar.image).toMatch(/^registry\.k8s\.io\/sig-storage\/csi-provisioner:v5\.\d+\.\d+$/);
+    expect(sidecar.args).toEqual(expect.arrayContaining(['--csi-address=/csi/csi.sock', '--leader-election', '--extra-create-metadata']));
+    expect(controller.command).toEqual(['hoard', 'csi']);
+    expect(controller.args).toEqual(expect.arrayContaining(['--controller', '--endpoint=unix:///csi/csi.sock', '--namespace=$(POD_NAMESPACE)']));
+    expect(controller.livenessProbe.httpGet.port).toBe('healthz');
+    expect(deploy.spec.template.spec.serviceAccountName).toBe('hoard-csi-controller');
+  });
+
+  it('grants the sidecar its standard rules and the controller only what it reads and records', () => {
+    const rules = kind('ClusterRole').rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    const can = (group: string, resource: string, verb: string) => rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+    for (const v of ['get', 'list', 'watch', 'create', 'delete']) expect(can('', 'persistentvolumes', v), v).toBe(true);
+    for (const v of ['get', 'list', 'watch', 'update']) expect(can('', 'persistentvolumeclaims', v), v).toBe(true);
+    for (const v of ['get', 'list', 'watch']) expect(can('storage.k8s.io', 'storageclasses', v), v).toBe(true);
+    expect(can('', 'events', 'create')).toBe(true);
+    expect(can('data.hoard.dev', 'datasets', 'get')).toBe(true);
+    expect(can('data.hoard.dev', 'datasets', 'update')).toBe(false);
+    expect(can('', 'secrets', 'get')).toBe(false); // node-stage Secrets are read by the kubelet, not here
+    const role = kind('Role');
+    expect(role.metadata.namespace).toBe('hoard-system');
+    expect(role.rules).toEqual(expect.arrayContaining([
+      expect.objectContaining({ apiGroups: ['coordination.k8s.io'], resources: ['leases'] }),
+      expect.objectContaining({ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'delete'] }),
+    ]));
+    expect(kind('ClusterRoleBinding').subjects[0]).toEqual({ kind: 'ServiceAccount', name: 'hoard-csi-controller', namespace: 'hoard-system' });
+  });
+
+  it('is accepted by the (strict) API server', async () => {
+    const cluster = await startApiServer({ kubelet: false });
+    try {
+      await ensureNamespace(cluster.kubeConfig, 'hoard-system');
+      const applied = await applyManifests(cluster.kubeConfig, docs, 'hoard-system');
+      expect(applied.map((o) => o.kind)).toEqual(['Deployment', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('lets the operator manage shared Datasets\' StorageClasses and find their PVs', () => {
+    const rbac = readFileSync(join(root, 'charts/hoard/templates/rbac.yaml'), 'utf8');
+    expect(rbac).toContain('resources: [storageclasses]\n    verbs: [get, create, delete]');
+    expect(rbac).toContain('resources: [persistentvolumes]\n    verbs: [get, list, create, update, delete]');
   });
 });
