@@ -77,6 +77,8 @@ export function buildWorkerStatefulSet(ds: Dataset, rt: CacheRuntime, ctx: Build
       { name: 'grpc', containerPort: WORKER_GRPC_PORT, protocol: 'TCP' },
       { name: 'http', containerPort: WORKER_HTTP_PORT, protocol: 'TCP' },
     ],
+    // A worker that exits says why in `kubectl describe` (and in the Dataset's condition).
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
     resources: workerResources(rt, tiers.memoryBytes),

@@ -30,7 +30,7 @@ export function resolveEnv(store: Store, pod: KObject, container: Record<string,
       if (v !== undefined) env[e.name] = v;
     } else if (vf.fieldRef) {
       const path = String(vf.fieldRef.fieldPath);
-      const value = path === 'metadata.name' ? pod.metadata.name : path === 'metadata.namespace' ? ns : path === 'spec.nodeName' ? pod.spec?.nodeName : path === 'status.podIP' ? pod.status?.podIP : undefined;
+      const value = path === 'metadata.name' ? pod.metadata.name : path === 'metadata.uid' ? pod.metadata.uid : path === 'metadata.namespace' ? ns : path === 'spec.nodeName' ? pod.spec?.nodeName : path === 'status.podIP' ? pod.status?.podIP : undefined;
       if (value !== undefined) env[e.name] = String(value);
     }
   }

@@ -5,6 +5,7 @@ import { PodProcesses, type PodProcessOptions } from './pod-processes.js';
 import type { Store } from './store.js';
 import type { KObject, ResourceType, StoreEvent } from './types.js';
 import { now, randomSuffix } from './util.js';
+import { PodRunner, type ContainerState, type PodRunnerOptions } from './pod-runner.js';
 
 export interface JobContext {
   job: KObject;
@@ -25,6 +26,8 @@ export interface KubeletOptions {
   nodeName?: string;
   /** Run chosen pods' containers as real local processes, with restarts (see pod-processes.ts). */
   processes?: PodProcessOptions;
+  /** Run (StatefulSet) pods as real local processes with their volumes and a loopback IP each (pod-runner.ts; needs root). */
+  runPods?: PodRunnerOptions;
 }
 
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
@@ -51,6 +54,7 @@ export class Kubelet {
   private unsubscribe?: () => void;
   private stopped = false;
   private podIp = 1;
+  private readonly runner?: PodRunner;
   readonly nodeName: string;
   /** Present when started with `processes`: the pods running as real processes. */
   readonly processes?: PodProcesses;
@@ -74,6 +78,7 @@ export class Kubelet {
     if (opts.processes) {
       this.processes = new PodProcesses(store, { pods: this.t.pods, secrets: r.lookup('', 'v1', 'secrets')!, configmaps: r.lookup('', 'v1', 'configmaps')! }, opts.processes);
     }
+    if (opts.runPods) this.runner = new PodRunner(store, opts.runPods, (ns, name, ip, state) => this.enqueue(`run/${ns}/${name}/${Date.now()}/${Math.random()}`, () => this.reportContainer(ns, name, ip, state)));
     // The StorageObjectInUseProtection admission plugin's job.
     store.use({
       admit: (rt, next, old) => {
@@ -102,6 +107,7 @@ export class Kubelet {
     this.unsubscribe?.();
     await Promise.allSettled([...this.running]);
     await this.processes?.stopAll();
+    await this.runner?.stopAll();
   }
 
   /** Force a pod's readiness (e.g. to simulate a failing worker); sticky until set back. */
@@ -170,6 +176,7 @@ export class Kubelet {
       const owner = controllerOf(obj);
       if (owner?.kind === 'StatefulSet') this.enqueue(`sts/${md.namespace}/${owner.name}`, () => this.syncStatefulSet(md.namespace, owner.name));
       if (ev.type !== 'DELETED' && obj.status?.phase === 'Pending' && !md.deletionTimestamp) this.startPod(md.namespace, md.name);
+      if (ev.type === 'DELETED' || md.deletionTimestamp) this.runner?.stop(md.namespace, md.name);
       if (ev.type === 'DELETED') {
         this.processes?.stop(obj);
         for (const v of obj.spec?.volumes ?? []) {
@@ -208,6 +215,38 @@ export class Kubelet {
     };
   }
 
+  private containerStatuses(pod: KObject, state: Record<string, unknown>, ready: boolean, restartCount: number, lastState?: Record<string, unknown>): Record<string, unknown>[] {
+    return (pod.spec?.containers ?? []).map((c: { name: string; image?: string }) => ({
+      name: c.name, image: c.image ?? '', imageID: '', ready, started: 'running' in state, restartCount, state, ...(lastState ? { lastState } : {}),
+    }));
+  }
+
+  /** A real container's state (pod-runner.ts) -> the pod's status, as the kubelet reports it. */
+  private reportContainer(ns: string, name: string, ip: string, state: ContainerState): void {
+    const pod = this.store.tryGet(this.t.pods, ns, name);
+    if (!pod || pod.metadata.deletionTimestamp) return;
+    const prev = pod.status?.containerStatuses?.[0];
+    const restarts = state.kind === 'crashed' ? state.restarts : prev?.restartCount ?? 0;
+    const base = { ...(pod.status ?? {}), hostIP: '127.0.0.1', podIP: ip, podIPs: [{ ip }], startTime: pod.status?.startTime ?? now() };
+    let status: Record<string, unknown>;
+    if (state.kind === 'creating') {
+      status = { ...base, phase: 'Pending', conditions: [condition('PodScheduled', true), condition('Ready', false, { reason: 'ContainersNotReady' })], containerStatuses: this.containerStatuses(pod, { waiting: { reason: 'ContainerCreating' } }, false, 0) };
+      this.store.create(this.store.registry.lookup('', 'v1', 'events')!, ns, {
+        metadata: { name: `${name}.${randomSuffix(8)}` },
+        involvedObject: { kind: 'Pod', namespace: ns, name, uid: pod.metadata.uid, apiVersion: 'v1' },
+        reason: 'FailedMount', message: state.message, type: 'Warning', source: { component: 'kubelet', host: this.nodeName }, count: 1, firstTimestamp: now(), lastTimestamp: now(),
+      });
+    } else if (state.kind === 'running') {
+      const ready = state.ready && !this.notReady.has(`${ns}/${name}`);
+      status = { ...base, phase: 'Running', conditions: [condition('PodScheduled', true), condition('Initialized', true), condition('ContainersReady', ready), condition('Ready', ready)], containerStatuses: this.containerStatuses(pod, { running: { startedAt: now() } }, ready, restarts, prev?.lastState) };
+    } else {
+      const fallback = pod.spec?.containers?.[0]?.terminationMessagePolicy === 'FallbackToLogsOnError';
+      const terminated = { exitCode: state.exitCode, reason: 'Error', finishedAt: now(), ...(fallback && state.message ? { message: state.message } : {}) };
+      status = { ...base, phase: 'Running', conditions: [condition('PodScheduled', true), condition('ContainersReady', false), condition('Ready', false)], containerStatuses: this.containerStatuses(pod, { waiting: { reason: 'CrashLoopBackOff', message: `back-off restarting failed container ${pod.spec?.containers?.[0]?.name} in pod ${name}` } }, false, restarts, { terminated }) };
+    }
+    this.store.write(this.t.pods, pod, { ...pod, status });
+  }
+
   private startPod(ns: string, name: string): void {
     const run = () =>
       this.enqueue(`pod/${ns}/${name}`, () => {
@@ -217,6 +256,12 @@ export class Kubelet {
         if (this.processes?.matches(next)) {
           if (!pod.spec?.nodeName) this.store.write(this.t.pods, pod, next);
           this.processes.start(next);
+          return;
+        }
+        if (this.runner?.has(ns, name)) return;
+        if (this.runner?.accepts(next)) {
+          const written = this.store.write(this.t.pods, pod, { ...next, status: { ...(pod.status ?? {}), phase: 'Pending', conditions: [condition('PodScheduled', true)], containerStatuses: this.containerStatuses(next, { waiting: { reason: 'ContainerCreating' } }, false, 0) } });
+          this.runner.start(written ?? next);
           return;
         }
         next.status = this.runningStatus(next, !this.notReady.has(`${ns}/${name}`));

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { startApiServer, type ApiServer } from './support/apiserver/index.js';
+import { startOperator, type RunningOperator } from '../operator/manager.js';
+import { createLogger } from '../lib/log.js';
+import { hoardBin } from '../lib/root.js';
+import { createClient } from '../worker/client/index.js';
+import { GVR, ensureNamespace, installCrds, waitUntil } from './operator/harness.js';
+
+/**
+ * file:// data in a cluster, end to end on the emulator whose kubelet runs the worker pods as
+ * real `hoard worker` processes with their volumes (test/support/apiserver/pod-runner.ts): the
+ * data lives in a directory "on the node", reaches the workers only through the hostPath volume
+ * the operator declares, and is read back byte-exact from the workers. Emulator only: a real
+ * cluster's nodes do not have this test's temporary directory.
+ */
+const NS = 'paths';
+let api: ApiServer;
+let operator: RunningOperator;
+let dataDir: string;
+const files = new Map<string, Buffer>();
+const overrides = new Map<string, string[]>();
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'hoard-node-data-'));
+  await mkdir(join(dataDir, 'sub'));
+  files.set('/a.bin', randomBytes(1_500_000));
+  files.set('/sub/b.bin', randomBytes(70_001));
+  files.set('/empty', Buffer.alloc(0));
+  for (const [p, b] of files) await writeFile(join(dataDir, p), b);
+  api = await startApiServer({ kubelet: { runPods: { binaries: { hoard: ['node', hoardBin()] } } } });
+  await installCrds(api.kubeConfig);
+  await ensureNamespace(api.kubeConfig, NS);
+  operator = startOperator({
+    kubeConfig: api.kubeConfig,
+    ctx: { image: 'hoard:test', clusterDomain: 'cluster.local' },
+    endpointOverrides: overrides,
+    statsIntervalMs: 500,
+    ufsIntervalMs: 500,
+    leaderElection: false,
+    log: createLogger('operator', 'warn'),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await operator?.stop();
+  await api?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 30_000);
+
+const custom = () => api.kubeConfig.makeApiClient(CustomObjectsApi);
+const getDs = (name: string) => custom().getNamespacedCustomObject({ ...GVR('datasets', NS), name }) as Promise<any>;
+async function createDataset(name: string, mounts: object[]): Promise<void> {
+  await custom().createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec: { mounts } } });
+  await custom().createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name, namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } } } });
+}
+
+describe('file:// data on the nodes', () => {
+  it('reaches Bound through real workers that read it from their hostPath volume, byte-exact', async () => {
+    await createDataset('local', [{ name: 'data', uri: `file://${dataDir}` }]);
+    const bound = await waitUntil(async () => {
+      const d = await getDs('local');
+      return d.status?.phase === 'Bound' && d.status.workers?.ready === 2 ? d : undefined;
+    }, 60_000, 'Dataset local Bound with 2 real workers ready');
+    expect(bound.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+
+    const core = api.kubeConfig.makeApiClient(CoreV1Api);
+    const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/instance=local' })).items.sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!));
+    const volume = pods[0]!.spec!.volumes!.find((v) => v.hostPath?.path === dataDir);
+    expect(volume?.hostPath?.type).toBe('Directory');
+    const endpoints = pods.map((p) => `${p.status!.podIP}:9400`);
+    overrides.set(`${NS}/local`, endpoints);
+    // No mount table: a read the workers cannot answer fails instead of falling back to the directory.
+    const client = createClient({ workers: endpoints.map((e, i) => `local-worker-${i}=${e}`), timeoutMs: 10_000 });
+    try {
+      for (const [p, want] of files) {
+        const got = await client.read(`/data${p}`, 0, want.length + 10);
+        expect(got.equals(want), p).toBe(true);
+      }
+      expect((await client.list('/data')).map((f) => f.name).sort()).toEqual(['a.bin', 'empty', 'sub']);
+    } finally {
+      await client.close();
+    }
+    const withStats = await waitUntil(async () => {
+      const d = await getDs('local');
+      return d.status?.fileCount === 3 ? d : undefined;
+    }, 20_000, 'UFS totals from the real workers');
+    expect(withStats.status.ufsTotalBytes).toBe(1_570_001);
+  }, 120_000);
+
+  it("passes the workers' own not-ready reason on in the Dataset's condition", async () => {
+    await createDataset('broken', [
+      { name: 'data', uri: `file://${dataDir}` },
+      { name: 'bucket', uri: 's3://nowhere/prefix', options: { endpoint: 'http://127.0.0.1:1', region: 'us-east-1', pathStyle: 'true' } },
+    ]);
+    const d = await waitUntil(async () => {
+      const ds = await getDs('broken');
+      const ready = ds.status?.conditions?.find((c: any) => c.type === 'Ready');
+      return ready && /broken-worker-0: not ready: mount bucket/.test(ready.message) ? ds : undefined;
+    }, 60_000, "the worker's reason in the Ready condition");
+    const ready = d.status.conditions.find((c: any) => c.type === 'Ready');
+    expect(ready).toEqual(expect.objectContaining({ status: 'False', reason: 'WorkersNotReady' }));
+    expect(ready.message).toMatch(/^waiting for cache workers: 0\/2 ready; broken-worker-0: not ready: mount bucket: /);
+    expect(d.status.phase).toBe('Pending');
+  }, 90_000);
+});
