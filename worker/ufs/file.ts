@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { HoardError } from '../../lib/errors.js';
@@ -13,6 +13,12 @@ const STAT_CONCURRENCY = 32;
  * A local or NFS directory as under-storage. Every request is resolved with realpath and must land
  * inside the (real) root: '..' never gets this far (normalizePath), and a symlink that points out
  * of the tree is refused, so a dataset cannot be used to read the worker's own filesystem.
+ *
+ * A check on names alone races: a directory swapped for a symlink between the realpath and the
+ * open sends the open outside the root (O_NOFOLLOW guards the last component only, and Node has
+ * no openat). So every stat, listing and read opens the object first and then asks the kernel
+ * what it holds (/proc/self/fd/N): only a descriptor inside the root is used, and sizes, times
+ * and directory entries come from that descriptor, never from the name again.
  */
 export class FileUfs implements Ufs {
   private realRootPromise?: Promise<string>;
@@ -24,23 +30,22 @@ export class FileUfs implements Ufs {
   }
 
   async stat(path: string): Promise<UfsEntry> {
-    const { norm, real } = await this.resolve(path);
-    let st: Stats;
-    try {
-      st = await stat(real);
-    } catch (e) {
-      throw fsError(e, norm);
-    }
+    const { norm, fh, st } = await this.openInside(path);
+    await fh.close().catch(() => undefined);
     return toEntry(norm, st);
   }
 
   async list(path: string): Promise<UfsEntry[]> {
-    const { norm, real } = await this.resolve(path);
+    const { norm, fh, st } = await this.openInside(path, 'list');
     let names: string[];
     try {
-      names = await readdir(real);
+      if (!st.isDirectory()) throw new HoardError('NOT_DIRECTORY', `${norm}: not a directory`);
+      // The magic link names the directory we hold, whatever its name points at by now.
+      names = await readdir(`/proc/self/fd/${fh.fd}`);
     } catch (e) {
       throw fsError(e, norm, 'list');
+    } finally {
+      await fh.close().catch(() => undefined);
     }
     names.sort();
     const out: UfsEntry[] = [];
@@ -53,16 +58,9 @@ export class FileUfs implements Ufs {
 
   async read(path: string, offset: number, length: number, signal?: AbortSignal, version?: string): Promise<Readable> {
     checkRange(offset, length);
-    const { norm, real } = await this.resolve(path);
-    signal?.throwIfAborted();
-    // O_NOFOLLOW: `real` has no symlinks; if the last component was swapped for one since the
-    // realpath check, the open fails instead of following it out of the root. O_NONBLOCK: opening
-    // a FIFO would otherwise block a libuv thread until some writer shows up (no effect on files).
-    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e) => {
-      throw fsError(e, norm);
-    });
+    const { norm, fh, st } = await this.openInside(path);
     try {
-      const st = await fh.stat();
+      signal?.throwIfAborted();
       if (st.isDirectory()) throw new HoardError('IS_DIRECTORY', `${norm}: is a directory`);
       if (!st.isFile()) throw new HoardError('INVALID_ARGUMENT', `${norm}: not a regular file`);
       if (version !== undefined && version !== fileVersion(st)) throw versionChanged(norm, version, fileVersion(st));
@@ -88,8 +86,8 @@ export class FileUfs implements Ufs {
   private async listedEntry(dir: string, name: string): Promise<UfsEntry | undefined> {
     const p = childPath(dir, name);
     try {
-      const { real } = await this.resolve(p);
-      const st = await stat(real);
+      const { fh, st } = await this.openInside(p);
+      await fh.close().catch(() => undefined);
       if (!st.isFile() && !st.isDirectory()) return undefined;
       return toEntry(p, st);
     } catch (e) {
@@ -112,7 +110,29 @@ export class FileUfs implements Ufs {
     return this.realRootPromise;
   }
 
-  private async resolve(path: string): Promise<{ norm: string; real: string }> {
+  /**
+   * Opens `path` (no symlink followed at the last step, no blocking on a FIFO) and proves through
+   * the descriptor that the object lies inside the root; returns it with its fstat. The caller
+   * closes `fh`.
+   */
+  private async openInside(path: string, op: 'resolve' | 'list' = 'resolve'): Promise<{ norm: string; fh: FileHandle; st: Stats }> {
+    const { norm, real, root } = await this.resolve(path);
+    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e) => {
+      throw fsError(e, norm, op);
+    });
+    try {
+      const held = await readlink(`/proc/self/fd/${fh.fd}`);
+      if (!isInside(held, root)) {
+        throw new HoardError('PERMISSION_DENIED', `${norm}: was outside the mount root when opened (a symlink swapped in); refused`);
+      }
+      return { norm, fh, st: await fh.stat() };
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw fsError(e, norm, op);
+    }
+  }
+
+  private async resolve(path: string): Promise<{ norm: string; real: string; root: string }> {
     const norm = normalizePath(path);
     const root = await this.realRoot();
     let real: string;
@@ -121,11 +141,15 @@ export class FileUfs implements Ufs {
     } catch (e) {
       throw fsError(e, norm);
     }
-    if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    if (!isInside(real, root)) {
       throw new HoardError('PERMISSION_DENIED', `${norm}: resolves outside the mount root (symlink); refused`);
     }
-    return { norm, real };
+    return { norm, real, root };
   }
+}
+
+function isInside(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 function toEntry(path: string, st: Stats): UfsEntry {
@@ -159,6 +183,9 @@ function fsError(e: unknown, path: string, op: 'resolve' | 'list' = 'resolve'): 
       return new HoardError('PERMISSION_DENIED', `${path}: symlink loop or symlink swapped in; refused`, { cause: e });
     case 'EISDIR':
       return new HoardError('IS_DIRECTORY', `${path}: is a directory`, { cause: e });
+    case 'ENXIO':
+      // A socket (or a FIFO nobody writes) cannot be opened: not something we serve.
+      return new HoardError('INVALID_ARGUMENT', `${path}: not a regular file or directory`, { cause: e });
     case 'ENAMETOOLONG':
       return new HoardError('INVALID_ARGUMENT', `${path}: name too long`, { cause: e });
     default:
