@@ -51,7 +51,7 @@ describe('worker StatefulSet', () => {
     // The MEM tier is page files on the pod's Memory emptyDir, named to the node's CSI plugin by
     // its path under the kubelet directory (the pod's uid comes from the downward API).
     expect(args.join(' ')).toContain(
-      '--tier MEM:/cache/mem0:8192Mi --short-circuit-dir /var/lib/kubelet/pods/$(POD_UID)/volumes/kubernetes.io~empty-dir/cache-mem0 --tier SSD:/cache/ssd0:204800Mi:0.95:0.8',
+      '--tier MEM:/cache/mem0:8192Mi --short-circuit-dir /var/lib/kubelet/pods/$(POD_UID)/volumes/kubernetes.io~empty-dir/cache-mem0 --tier SSD:/cache/ssd0/$(POD_NAMESPACE)_$(POD_NAME):204800Mi:0.95:0.8',
     );
     expect(sts.spec!.template.spec!.volumes).toEqual(expect.arrayContaining([{ name: 'cache-mem0', emptyDir: { medium: 'Memory', sizeLimit: '8192Mi' } }]));
     expect(container.volumeMounts).toEqual(expect.arrayContaining([{ name: 'cache-mem0', mountPath: '/cache/mem0' }]));
@@ -71,7 +71,10 @@ describe('worker StatefulSet', () => {
     const ssd = pod.volumes!.find((v) => v.name === 'cache-ssd0')!;
     expect(ssd.hostPath).toEqual({ path: '/mnt/nvme/hoard', type: 'DirectoryOrCreate' });
     const ssdMount = container.volumeMounts!.find((m) => m.name === 'cache-ssd0')!;
-    expect(ssdMount.subPathExpr).toBe('$(POD_NAMESPACE)_$(POD_NAME)');
+    // The worker's own folder, so it can remove it on Purge (a kubelet-made subPath it could not).
+    expect(ssdMount).toEqual({ name: 'cache-ssd0', mountPath: '/cache/ssd0' });
+    expect(container.args).toEqual(expect.arrayContaining(['SSD:/cache/ssd0/$(POD_NAMESPACE)_$(POD_NAME):204800Mi:0.95:0.8']));
+    expect(container.env!.map((e) => e.name)).toEqual(expect.arrayContaining(['POD_NAMESPACE', 'POD_NAME']));
   });
 
   it('adds the MEM quota to the memory request and limit', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
@@ -54,9 +54,9 @@ afterAll(async () => {
 
 const custom = () => api.kubeConfig.makeApiClient(CustomObjectsApi);
 const getDs = (name: string) => custom().getNamespacedCustomObject({ ...GVR('datasets', NS), name }) as Promise<any>;
-async function createDataset(name: string, mounts: object[]): Promise<void> {
+async function createDataset(name: string, mounts: object[], levels: object[] = [{ medium: 'MEM', quota: '64Mi' }]): Promise<void> {
   await custom().createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec: { mounts } } });
-  await custom().createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name, namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } } } });
+  await custom().createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name, namespace: NS }, spec: { replicas: 2, tieredStore: { levels } } } });
 }
 
 describe('file:// data on the nodes', () => {
@@ -107,4 +107,26 @@ describe('file:// data on the nodes', () => {
     expect(ready.message).toMatch(/^waiting for cache workers: 0\/2 ready; broken-worker-0: not ready: mount bucket: /);
     expect(d.status.phase).toBe('Pending');
   }, 90_000);
+});
+
+describe('SSD tiers on a host path', () => {
+  it("leave no folder on the node once their Dataset is deleted: each worker removes its own", async () => {
+    const ssd = await mkdtemp(join(tmpdir(), 'hoard-node-ssd-'));
+    try {
+      await writeFile(join(ssd, 'not-hoard.txt'), 'someone else\'s file');
+      await createDataset('tiered', [{ name: 'data', uri: `file://${dataDir}` }], [{ medium: 'MEM', quota: '16Mi' }, { medium: 'SSD', path: ssd, quota: '64Mi' }]);
+      await waitUntil(async () => (await getDs('tiered')).status?.phase === 'Bound', 60_000, 'Dataset tiered Bound');
+      // Each worker keeps its pages in its own <namespace>_<pod> folder of the node directory.
+      expect((await readdir(ssd)).sort()).toEqual(['not-hoard.txt', `${NS}_tiered-worker-0`, `${NS}_tiered-worker-1`]);
+      await custom().deleteNamespacedCustomObject({ ...GVR('datasets', NS), name: 'tiered' });
+      await waitUntil(async () => !(await getDs('tiered').catch(() => undefined)), 30_000, 'Dataset tiered gone');
+      expect(await readdir(ssd)).toEqual(['not-hoard.txt']);
+      const core = api.kubeConfig.makeApiClient(CoreV1Api);
+      const events = (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.involvedObject.name === 'tiered').map((e) => e.reason);
+      expect(events).toEqual(expect.arrayContaining(['CacheRemoved', 'CleanedUp']));
+      expect(events).not.toContain('CacheNotRemoved');
+    } finally {
+      await rm(ssd, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

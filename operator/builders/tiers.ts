@@ -23,6 +23,9 @@ export interface TierPlan {
 /** The `$(POD_UID)` in --short-circuit-dir: the container's env must define it (worker-statefulset.ts). */
 export const POD_UID_ENV = 'POD_UID';
 
+/** A worker's own folder in a hostPath tier; the container's env defines both variables. */
+export const HOST_TIER_DIR = '$(POD_NAMESPACE)_$(POD_NAME)';
+
 export function planTiers(levels: TierLevel[], kubeletDir = '/var/lib/kubelet'): TierPlan {
   const plan: TierPlan = { volumes: [], mounts: [], flags: [], memoryBytes: 0 };
   const perMedium = new Map<string, number>();
@@ -44,8 +47,12 @@ export function planTiers(levels: TierLevel[], kubeletDir = '/var/lib/kubelet'):
     }
     if (level.path && !level.emptyDir) {
       plan.volumes.push({ name: volumeName, hostPath: { path: level.path, type: 'DirectoryOrCreate' } });
-      // Two workers of one dataset (or of two datasets) on a node must not share a directory.
-      plan.mounts.push({ name: volumeName, mountPath, subPathExpr: '$(POD_NAMESPACE)_$(POD_NAME)' });
+      plan.mounts.push({ name: volumeName, mountPath });
+      // Two workers of one dataset (or of two datasets) on a node must not share a directory. The
+      // worker makes its own <namespace>_<pod> folder (not a subPath the kubelet makes), so it can
+      // remove it when its Dataset is deleted (Purge): the node keeps no cache of deleted datasets.
+      plan.flags.push('--tier', `${level.medium}:${mountPath}/${HOST_TIER_DIR}:${sizeLimit}${watermarks}`);
+      return;
     } else {
       plan.volumes.push({ name: volumeName, emptyDir: { sizeLimit } });
       plan.mounts.push({ name: volumeName, mountPath });

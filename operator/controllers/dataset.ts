@@ -156,6 +156,38 @@ export class DatasetController {
     return this.writeStatus(ds, status, bound && workersOk ? this.o.statsIntervalMs : 2_000);
   }
 
+  /**
+   * Host-path cache tiers outlive pods: before the workers go, each one removes its own folder
+   * (Purge). A worker that cannot be reached leaves its folder; the Warning event names the node
+   * and the path to remove by hand.
+   */
+  private async purgeHostTiers(ds: Dataset): Promise<void> {
+    const { namespace, name } = ds.metadata;
+    let sts: V1StatefulSet;
+    try {
+      sts = await this.o.k.apps.readNamespacedStatefulSet({ name: names.workers(name), namespace });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    const hostDirs = (sts.spec?.template.spec?.volumes ?? []).filter((v) => v.name.startsWith('cache-') && v.hostPath).map((v) => v.hostPath!.path);
+    if (hostDirs.length === 0 || !this.o.stats.purge) return;
+    const list = await this.o.k.core.listNamespacedPod({ namespace, labelSelector: selectorString(selectorLabels(name, 'worker')) });
+    const prefix = `${names.workers(name)}-`;
+    const pods = list.items.filter((p) => p.status?.phase === 'Running');
+    const results = await this.o.stats.purge(
+      { namespace, name, replicas: sts.spec?.replicas ?? pods.length },
+      pods.map((p) => ({ pod: p.metadata!.name!, ordinal: Number(p.metadata!.name!.slice(prefix.length)), podIP: p.status?.podIP })),
+    );
+    const failed = pods.filter((p) => results.get(p.metadata!.name!)?.error);
+    const done = pods.length - failed.length;
+    if (done > 0) await this.o.events.record(ds, 'Normal', 'CacheRemoved', `${done} worker(s) removed their cache folders under ${hostDirs.join(', ')} on their nodes`);
+    for (const p of failed) {
+      const folder = hostDirs.map((d) => `${d}/${namespace}_${p.metadata!.name}`).join(', ');
+      await this.o.events.record(ds, 'Warning', 'CacheNotRemoved', `worker ${p.metadata!.name} did not remove its cache (${results.get(p.metadata!.name!)!.error}); remove ${folder} on node ${p.spec?.nodeName ?? '(unknown)'} by hand`);
+    }
+  }
+
   /** "; <pod>: <reason>" from the pods' status and the workers' own readiness reasons, or "". */
   private async whyNotReady(namespace: string, name: string, desired: number): Promise<string> {
     const list = await this.o.k.core.listNamespacedPod({ namespace, labelSelector: selectorString(selectorLabels(name, 'worker')) });
@@ -346,6 +378,7 @@ export class DatasetController {
     }
     await deleteIgnoringMissing(() => core.deleteNamespacedPersistentVolumeClaim({ name: names.pvc(name), namespace }));
     await deleteIgnoringMissing(() => core.deletePersistentVolume({ name: names.pv(namespace, name) }));
+    await this.purgeHostTiers(ds);
     await deleteIgnoringMissing(() => apps.deleteNamespacedStatefulSet({ name: names.workers(name), namespace }));
     await deleteIgnoringMissing(() => core.deleteNamespacedService({ name: names.service(name), namespace }));
     await deleteIgnoringMissing(() => core.deleteNamespacedConfigMap({ name: names.mountsConfigMap(name), namespace }));

@@ -3,7 +3,7 @@ import { workerServiceCtor } from '../../worker/client/connection.js';
 import type { WorkerStats } from '../../worker/client/types.js';
 import { workerEndpoints } from './endpoints.js';
 import { WORKER_GRPC_PORT } from '../builders/names.js';
-import type { DatasetRef, DatasetStats, StatsSource, UnreadyWorker } from './source.js';
+import type { DatasetRef, DatasetStats, StatsSource, WorkerPod } from './source.js';
 
 // The Stats reply decodes to the client's WorkerStats, except that an empty repeated field may be absent.
 type RawStats = Omit<WorkerStats, 'tiers'> & { tiers?: WorkerStats['tiers'] };
@@ -16,6 +16,7 @@ interface RawFileInfo {
 
 type WorkerStub = grpc.Client & {
   Stats(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: RawStats) => void): void;
+  Purge(req: { workerId: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { removed?: string[] }) => void): void;
   List(req: { path: string }, opts: grpc.CallOptions): grpc.ClientReadableStream<RawFileInfo>;
 };
 
@@ -65,12 +66,34 @@ export class GrpcStatsSource implements StatsSource {
     return result;
   }
 
-  async readyReasons(ref: DatasetRef, pods: UnreadyWorker[]): Promise<Map<string, string>> {
+  /** A pod's gRPC endpoint: the override for its ordinal, else its IP (unready pods have no DNS name). */
+  private podEndpoint(ref: DatasetRef, p: WorkerPod): string | undefined {
     const override = this.opts.overrides?.get(`${ref.namespace}/${ref.name}`);
+    if (override) return override[p.ordinal];
+    return p.podIP ? `${p.podIP.includes(':') ? `[${p.podIP}]` : p.podIP}:${WORKER_GRPC_PORT}` : undefined;
+  }
+
+  async purge(ref: DatasetRef, pods: WorkerPod[]): Promise<Map<string, { removed?: string[]; error?: string }>> {
+    const out = new Map<string, { removed?: string[]; error?: string }>();
+    await Promise.all(
+      pods.map(async (p) => {
+        const endpoint = this.podEndpoint(ref, p);
+        if (!endpoint) return void out.set(p.pod, { error: 'the pod has no IP' });
+        const deadline = Date.now() + (this.opts.timeoutMs ?? 3000) * 3;
+        const r = await this.withClient(endpoint, (c) => new Promise<{ removed?: string[] }>((resolve, reject) => {
+          c.Purge({ workerId: p.pod }, { deadline }, (err, res) => (err ? reject(new Error(`${endpoint}: ${err.details || err.message}`)) : resolve(res)));
+        })).catch((e: unknown) => ({ error: (e as Error).message }));
+        out.set(p.pod, 'error' in r ? r : { removed: r.removed ?? [] });
+      }),
+    );
+    return out;
+  }
+
+  async readyReasons(ref: DatasetRef, pods: WorkerPod[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     await Promise.all(
       pods.map(async (p) => {
-        const endpoint = override ? override[p.ordinal] : p.podIP ? `${p.podIP.includes(':') ? `[${p.podIP}]` : p.podIP}:${WORKER_GRPC_PORT}` : undefined;
+        const endpoint = this.podEndpoint(ref, p);
         if (!endpoint) return;
         const s = await this.stats(endpoint).catch(() => undefined);
         if (s?.readyReason) out.set(p.pod, s.readyReason);

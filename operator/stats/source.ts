@@ -17,8 +17,8 @@ export interface DatasetRef {
   replicas: number;
 }
 
-/** A worker pod that is not ready: where its gRPC port answers (by pod IP, it has no DNS name yet). */
-export interface UnreadyWorker {
+/** A worker pod addressed by its IP (a pod that is not ready has no DNS name). */
+export interface WorkerPod {
   pod: string;
   ordinal: number;
   podIP?: string;
@@ -28,6 +28,8 @@ export interface UnreadyWorker {
 export interface StatsSource {
   collect(ref: DatasetRef, opts: { withUfs: boolean }): Promise<DatasetStats>;
   /** The workers' own not-ready reasons (Stats.readyReason), by pod name; pods that do not answer are left out. */
-  readyReasons?(ref: DatasetRef, pods: UnreadyWorker[]): Promise<Map<string, string>>;
+  readyReasons?(ref: DatasetRef, pods: WorkerPod[]): Promise<Map<string, string>>;
+  /** Asks each worker to drop its cache and remove its disk tiers' folders (Dataset deletion); the result per pod. */
+  purge?(ref: DatasetRef, pods: WorkerPod[]): Promise<Map<string, { removed?: string[]; error?: string }>>;
   close(): Promise<void>;
 }

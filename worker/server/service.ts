@@ -26,6 +26,8 @@ export interface WorkerContext {
   logger: Logger;
   ready(): boolean;
   readyReason(): string;
+  /** Stop serving and remove the disk tiers' directories; the directories removed. */
+  purge(): Promise<string[]>;
 }
 
 const MAX_LOAD_CONCURRENCY = 256;
@@ -118,6 +120,12 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
     }),
 
     Touch: unary<{ pageKeys?: unknown }, object>('Touch', async (req) => ({ touched: ctx.reader.touch(touchKeys(req.pageKeys)) })),
+
+    Purge: unary<{ workerId?: unknown }, object>('Purge', async (req) => {
+      if (req.workerId !== ctx.id) throw new HoardError('INVALID_ARGUMENT', `worker_id: "${String(req.workerId)}" is not this worker ("${ctx.id}"); purge names the worker it means`);
+      ctx.logger.warn({ worker: ctx.id }, 'purge: removing the cache tiers on request');
+      return { removed: await ctx.purge() };
+    }),
 
     Stats: unary<unknown, object>('Stats', async () => {
       const s = ctx.reader.stats();

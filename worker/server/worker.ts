@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.js';
 import { createWorkerMetrics } from '../metrics/worker-metrics.js';
@@ -56,13 +57,24 @@ export async function startWorker(cfg: WorkerConfig, logger: Logger): Promise<Ru
     logger,
     ready: () => readiness.current(),
     readyReason: () => readiness.currentReason(),
+    purge: () =>
+      (purging ??= (async () => {
+        readiness.markStopping();
+        await closeStore();
+        const dirs = cfg.tiers.filter((t) => t.medium !== 'MEM' && t.path !== undefined).map((t) => t.path!);
+        for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+        return dirs;
+      })()),
   };
+  let purging: Promise<string[]> | undefined;
   const handlers = workerHandlers(ctx);
   const data = createDataServer({ meta, reader, windowSize: chunkSizeFor(cfg.pageSize, DATA_WINDOW), metrics, logger });
-  const closeStore = async (): Promise<void> => {
-    await reader.close();
-    await namespace.close();
-  };
+  let storeClosed: Promise<void> | undefined;
+  const closeStore = (): Promise<void> =>
+    (storeClosed ??= (async () => {
+      await reader.close();
+      await namespace.close();
+    })());
   let grpcServer;
   let httpServer;
   try {
