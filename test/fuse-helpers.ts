@@ -82,7 +82,7 @@ export class FolderClient implements DataClient {
   }
 
   async stats(): Promise<WorkerStats[]> {
-    return [{ workerId: 'folder', capacityBytes: this.capacityBytes, usedBytes: this.usedBytes, pages: 0, hits: 0, misses: 0, ufsBytesRead: 0, evictions: 0, filesCached: 0, ready: true, tiers: [] }];
+    return [{ workerId: 'folder', capacityBytes: this.capacityBytes, usedBytes: this.usedBytes, pages: 0, hits: 0, misses: 0, ufsBytesRead: 0, evictions: 0, filesCached: 0, writeBehindPending: 0, ready: true, tiers: [] }];
   }
 
   async close(): Promise<void> {}

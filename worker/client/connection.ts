@@ -72,6 +72,7 @@ function toStats(w: any, fallbackId: string): WorkerStats {
     ufsBytesRead: Number(w.ufsBytesRead),
     evictions: Number(w.evictions),
     filesCached: Number(w.filesCached),
+    writeBehindPending: Number(w.writeBehindPending ?? 0),
     ready: Boolean(w.ready),
     readyReason: String(w.readyReason ?? ''),
     tiers: (w.tiers ?? []).map((t: any) => ({

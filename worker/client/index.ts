@@ -325,6 +325,7 @@ class HoardClient implements DataClient {
             ufsBytesRead: 0,
             evictions: 0,
             filesCached: 0,
+            writeBehindPending: 0,
             ready: false,
             tiers: [],
           }),

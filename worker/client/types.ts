@@ -36,6 +36,8 @@ export interface WorkerStats {
   ufsBytesRead: number;
   evictions: number;
   filesCached: number;
+  /** Pages in memory not yet copied to the disk tier below (write-behind). */
+  writeBehindPending: number;
   ready: boolean;
   /** The worker's own readiness reason (its /readyz text); empty from older workers. */
   readyReason?: string;

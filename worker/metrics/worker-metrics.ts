@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export interface TierCapacitySource {
   tiers: { label: string; capacityBytes: number }[];
+  writeBehindPending: number;
 }
 
 export interface WorkerMetricsSources {
@@ -39,6 +40,14 @@ export function createWorkerMetrics(workerId: string, sources: WorkerMetricsSour
     collect() {
       this.reset();
       for (const t of sources.capacity().tiers) this.set({ tier: t.label }, t.capacityBytes);
+    },
+  });
+  new Gauge({
+    name: 'hoard_cache_write_behind_pending_pages',
+    help: 'Pages in memory not yet copied to the disk tier below (0: a restart keeps everything cached)',
+    registers: [registry],
+    collect() {
+      this.set(sources.capacity().writeBehindPending);
     },
   });
   new Gauge({

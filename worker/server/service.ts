@@ -139,6 +139,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
         ufsBytesRead: s.ufsBytesRead,
         evictions: s.evictions,
         filesCached: s.filesCached,
+        writeBehindPending: s.writeBehindPending,
         ready: ctx.ready(),
         readyReason: ctx.readyReason(),
         tiers: s.tiers.map((t) => ({ medium: t.medium, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, pages: t.pages })),

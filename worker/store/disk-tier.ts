@@ -121,10 +121,12 @@ export class DiskTier implements Watermarks {
     return done;
   }
 
-  delete(key: string): Promise<void> {
+  /** Removes the page, after a write of it in flight (a write-behind copy, say) has landed. */
+  async delete(key: string): Promise<void> {
+    const writing = this.writing.get(key);
+    if (writing) await writing;
     const entry = this.index.get(key);
-    if (!entry) return Promise.resolve();
-    return this.dropEntry(key, entry, true);
+    if (entry) await this.dropEntry(key, entry, true);
   }
 
   /** Waits for queued writes and deletes. */

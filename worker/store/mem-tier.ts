@@ -37,6 +37,11 @@ export class MemTier implements Watermarks {
     return true;
   }
 
+  /** The page without counting a use (for copying it elsewhere, not for a reader). */
+  peek(key: string): Buffer | undefined {
+    return this.pages.get(key);
+  }
+
   get(key: string): Buffer | undefined {
     const data = this.pages.get(key);
     if (data !== undefined) this.policy.touch(key);

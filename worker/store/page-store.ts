@@ -14,12 +14,19 @@ type Tier = MemTier | DiskTier;
 const MEDIUM_RANK = { MEM: 0, SSD: 1, HDD: 2 } as const;
 /** Disk page headers store the data length as uint32. */
 const MAX_PAGE_SIZE = 1024 * 1024 * 1024;
+/** Write-behind copies in flight at once: leaves the I/O threads room for reads. */
+const WRITE_BEHIND_CONCURRENCY = 2;
 
 /**
  * Tiered page cache: MEM first, then disk tiers in order. New pages go to the top tier; pages
  * evicted from a tier move down one tier (the last tier deletes them); a hit in a lower tier is
  * copied back to the top. Tiers are inclusive: a page promoted to MEM keeps its disk copy, so
  * evicting it from MEM again costs no write.
+ *
+ * Write-behind: a page cached in a heap MEM tier is also copied to the disk tier below in the
+ * background, so a worker restarted (or killed) keeps what its memory held. The queue holds keys
+ * only (the bytes are the MEM tier's own buffers), so it is bounded by what MEM holds; a page
+ * evicted before its turn is written by its demotion instead, and a deleted one not at all.
  */
 export class PageStore {
   readonly pageSize: number;
@@ -38,6 +45,11 @@ export class PageStore {
   private readonly gaugeSource = { tierUsage: () => this.tiers.map((t) => ({ label: t.label, bytes: t.used, pages: t.pageCount })) };
   private readonly log: Logger;
   private readonly promote: boolean;
+  /** Keys waiting for their write-behind copy, oldest first, and how many copies are running. */
+  private readonly behind = new Set<string>();
+  private behindRunning = 0;
+  private behindIdle: (() => void)[] = [];
+  private readonly writeBehind: boolean;
 
   private constructor(
     opts: PageStoreOptions,
@@ -45,6 +57,7 @@ export class PageStore {
   ) {
     this.pageSize = opts.pageSize;
     this.promote = opts.promote ?? true;
+    this.writeBehind = opts.writeBehind ?? true;
     this.log = opts.logger ?? createLogger('page-store');
     this.metrics = storeMetrics(opts.registry ?? new Registry());
     const first = configs[0];
@@ -114,6 +127,7 @@ export class PageStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.behind.delete(key);
     this.demoting.delete(key);
     this.mem?.delete(key);
     await Promise.all(this.tiers.map((t) => (t instanceof DiskTier ? t.delete(key) : undefined)));
@@ -121,11 +135,14 @@ export class PageStore {
 
   /** Waits until every started write, demotion and delete has finished. */
   async flush(): Promise<void> {
+    await this.writtenBehind();
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     for (const t of this.tiers) if (t instanceof DiskTier) await t.drain();
   }
 
   async close(): Promise<void> {
+    // A graceful stop leaves memory's pages on disk for the next start.
+    await this.writtenBehind();
     this.closed = true;
     await this.flush();
     this.metrics.detach(this.gaugeSource);
@@ -141,6 +158,7 @@ export class PageStore {
       filesCached: this.files.size,
       evictions,
       checksumFailures: this.checksumFailures,
+      writeBehindPending: this.behind.size + this.behindRunning,
       tiers: this.tiers.map((t) => ({
         medium: t.medium,
         label: t.label,
@@ -159,10 +177,42 @@ export class PageStore {
     if (tier instanceof MemTier) {
       const evicted = tier.insert(key, data);
       if (evicted === undefined) return next !== undefined ? this.insertAt(next, key, data) : Promise.resolve();
+      if (next !== undefined && this.writeBehind && !this.tiers[next].has(key)) this.queueBehind(key);
       if (evicted.length === 0 || next === undefined) return Promise.resolve();
       return Promise.all(evicted.map((v) => this.demoteFromMem(next, v))).then(() => undefined);
     }
     return tier.insert(key, data, next !== undefined ? (k, d) => this.insertAt(next, k, d) : undefined);
+  }
+
+  /** Resolves once no write-behind copy is queued or running. */
+  writtenBehind(): Promise<void> {
+    if (this.behind.size === 0 && this.behindRunning === 0) return Promise.resolve();
+    return new Promise((resolve) => this.behindIdle.push(resolve));
+  }
+
+  private queueBehind(key: string): void {
+    this.behind.add(key);
+    this.pumpBehind();
+  }
+
+  /** Starts queued copies up to the concurrency bound; skips pages that left MEM or reached disk meanwhile. */
+  private pumpBehind(): void {
+    while (this.behindRunning < WRITE_BEHIND_CONCURRENCY && this.behind.size > 0) {
+      const key = this.behind.values().next().value as string;
+      this.behind.delete(key);
+      const data = this.mem?.peek(key);
+      if (data === undefined || this.tiers[1].has(key)) continue;
+      this.behindRunning++;
+      void this.track(this.insertAt(1, key, data)).finally(() => {
+        this.behindRunning--;
+        this.pumpBehind();
+      });
+    }
+    if (this.behind.size === 0 && this.behindRunning === 0) {
+      const idle = this.behindIdle;
+      this.behindIdle = [];
+      for (const resolve of idle) resolve();
+    }
   }
 
   private async demoteFromMem(next: number, page: EvictedPage): Promise<void> {

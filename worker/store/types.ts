@@ -26,6 +26,11 @@ export interface PageStoreOptions {
   registry?: Registry;
   /** Copy pages found in a lower tier into MEM on a hit (default true). */
   promote?: boolean;
+  /**
+   * Copy each page cached in a heap MEM tier to the disk tier below it in the background (default
+   * true), so a restarted worker still holds what its memory held.
+   */
+  writeBehind?: boolean;
   logger?: Logger;
 }
 
@@ -50,6 +55,8 @@ export interface PageStoreStats {
   filesCached: number;
   evictions: number;
   checksumFailures: number;
+  /** Pages in memory waiting for (or being given) their write-behind copy on the disk tier. */
+  writeBehindPending: number;
   tiers: TierStats[];
 }
 
