@@ -5,7 +5,8 @@ import { parse, stringify } from 'yaml';
 /**
  * Renders a Helm chart's templates the way `helm template` does, for the subset of the Go template
  * language this project's chart uses: `{{ .Values.x }}`, `.Release.*`, `.Chart.*`, `include`,
- * `define`, pipelines through `quote`, `default`, `toYaml`, `indent`, `nindent`, and the `{{-`/`-}}`
+ * `define`, `if`/`else`/`end` (with `not`, `eq`), pipelines through `quote`, `default`, `toYaml`,
+ * `indent`, `nindent`, and the `{{-`/`-}}`
  * whitespace trimming. Anything else throws, naming the action, so a template that grows past this
  * subset fails the tests loudly instead of rendering wrong (no helm binary is available here).
  */
@@ -77,6 +78,31 @@ function lookup(ctx: Context, path: string, where: string): unknown {
   return cur;
 }
 
+/** Go template truth: false, 0, nil and empty strings, maps and lists are false. */
+function truthy(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/** The matching `else` (at depth 0) and `end` of the block opened at tokens[start]. */
+function block(tokens: Token[], start: number, file: string): { elseAt?: number; end: number } {
+  let depth = 0;
+  let elseAt: number | undefined;
+  for (let i = start + 1; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.kind !== 'action') continue;
+    if (/^(if|range|with|define|block)\b/.test(t.body)) depth++;
+    else if (t.body === 'else' && depth === 0) elseAt = i;
+    else if (t.body === 'end') {
+      if (depth === 0) return { elseAt, end: i };
+      depth--;
+    }
+  }
+  throw new Error(`${file}: {{ ${tokens[start].kind === 'action' ? tokens[start].body : ''} }} has no {{ end }}`);
+}
+
 const scalar = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 class Renderer {
@@ -93,20 +119,32 @@ class Renderer {
         rest.push(tok);
         continue;
       }
-      const body: Token[] = [];
-      for (i++; i < tokens.length; i++) {
-        const t = tokens[i];
-        if (t.kind === 'action' && t.body === 'end') break;
-        body.push(t);
-      }
-      if (i >= tokens.length) throw new Error(`${file}: define "${m[1]}" has no end`);
-      this.defines.set(m[1], body);
+      const { end } = block(tokens, i, file);
+      this.defines.set(m[1], tokens.slice(i + 1, end));
+      i = end;
     }
     return rest;
   }
 
   render(tokens: Token[], file: string): string {
-    return tokens.map((t) => (t.kind === 'text' ? t.text : scalar(this.pipeline(t.body, file)))).join('');
+    let out = '';
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (t.kind === 'text') {
+        out += t.text;
+        continue;
+      }
+      const cond = /^if\s+(.+)$/.exec(t.body);
+      if (!cond) {
+        out += scalar(this.pipeline(t.body, file));
+        continue;
+      }
+      const { elseAt, end } = block(tokens, i, file);
+      const taken = truthy(this.pipeline(cond[1], file));
+      out += this.render(taken ? tokens.slice(i + 1, elseAt ?? end) : elseAt === undefined ? [] : tokens.slice(elseAt + 1, end), file);
+      i = end;
+    }
+    return out;
   }
 
   private pipeline(body: string, file: string): unknown {
@@ -134,6 +172,10 @@ class Renderer {
         if (!body) throw new Error(`${where}: no template named ${String(args[0])}`);
         return this.render(body, where);
       }
+      case 'not':
+        return !truthy(args[0]);
+      case 'eq':
+        return args.slice(1).some((a) => a === args[0]);
       case 'quote':
         return JSON.stringify(scalar(args[0]));
       case 'default':
