@@ -199,6 +199,8 @@ describe('errors carry the spec codes', () => {
       [{ parameters: params({ subPath: '/etc' }) }, 'parameters.subPath'],
       [{ parameters: params({ subPath: 'a/'.repeat(600) }) }, 'parameters.subPath'],
       [{ capacity_range: { required_bytes: -1 } }, 'required_bytes'],
+      [{ parameters: params({ 'csi.storage.k8s.io/pvc/name': 'x'.repeat(300) }) }, 'pvc/name'],
+      [{ parameters: params({ 'csi.storage.k8s.io/pvc/namespace': 'Bad NS' }) }, 'pvc/namespace'],
     ];
     for (const [override, field] of cases) {
       const r = await codeOf(create('pvc-bad', override));

@@ -142,7 +142,7 @@ describe('sharing a Dataset through its StorageClass', () => {
     expect(records.items).toEqual([]);
   });
 
-  it('removes the StorageClass when spec.sharing is dropped, and refuses allNamespaces together with a list', async () => {
+  it('recreates the StorageClass when its immutable parameters change, removes it when spec.sharing is dropped, refuses allNamespaces with a list', async () => {
     await custom.createNamespacedCustomObject({
       ...GVR('datasets', NS),
       body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name: 'open', namespace: NS }, spec: { mounts: [{ name: 'd', uri: 's3://bucket/d' }], sharing: { allNamespaces: true } } },
@@ -151,7 +151,19 @@ describe('sharing a Dataset through its StorageClass', () => {
       ...GVR('cacheruntimes', NS),
       body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name: 'open', namespace: NS }, spec: { tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } } },
     });
-    await waitUntil(async () => storage.readStorageClass({ name: 'hoard-ml-open' }), 30_000, 'StorageClass for allNamespaces');
+    const first = await waitUntil(async () => storage.readStorageClass({ name: 'hoard-ml-open' }), 30_000, 'StorageClass for allNamespaces');
+    // Parameters are immutable (the API server refuses an update), so new credentials recreate it.
+    const refused = await storage.replaceStorageClass({ name: 'hoard-ml-open', body: { ...first, parameters: { ...first.parameters, subPath: 'x' } } }).then(() => 0, (e: { code?: number }) => e.code);
+    expect(refused).toBe(422);
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'open-creds' }, stringData: { accessKeyId: 'A', secretAccessKey: 'S' } } });
+    const before = await get('open');
+    await custom.replaceNamespacedCustomObject({ ...GVR('datasets', NS), name: 'open', body: { ...before, spec: { ...before.spec, mounts: [{ name: 'd', uri: 's3://bucket/d', credentials: { secretRef: { name: 'open-creds' } } }] } } });
+    const replaced = await waitUntil(async () => {
+      const sc = await storage.readStorageClass({ name: 'hoard-ml-open' });
+      return sc.parameters?.['csi.storage.k8s.io/node-stage-secret-name'] === 'open-creds' ? sc : undefined;
+    }, 10_000, 'StorageClass recreated with the node-stage Secret');
+    expect(replaced.metadata!.uid).not.toBe(first.metadata!.uid);
+    expect((await events(NS, 'open')).map((e) => e.reason)).toEqual(expect.arrayContaining(['StorageClassCreated', 'StorageClassReplaced']));
     const ds = await get('open');
     await custom.replaceNamespacedCustomObject({ ...GVR('datasets', NS), name: 'open', body: { ...ds, spec: { ...ds.spec, sharing: undefined } } });
     await waitUntil(async () => storage.readStorageClass({ name: 'hoard-ml-open' }).then(() => false, (e: { code?: number }) => e.code === 404), 10_000, 'StorageClass removed');

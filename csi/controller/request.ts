@@ -95,7 +95,12 @@ export function parseParameters(params: Record<string, string>): ViewRequest {
   }
   const view: ViewRequest = { dataset, datasetNamespace, subPath };
   if (params[PVC_NAMESPACE_KEY] !== undefined) view.pvcNamespace = dnsLabel(params, PVC_NAMESPACE_KEY);
-  if (params[PVC_NAME_KEY] !== undefined) view.pvcName = params[PVC_NAME_KEY];
+  if (params[PVC_NAME_KEY] !== undefined) {
+    const claim = params[PVC_NAME_KEY];
+    if (!claim || claim.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(claim)) throw invalidArgument(`parameters.${PVC_NAME_KEY}: "${claim.slice(0, 80)}" is not a PVC name`);
+    view.pvcName = claim;
+  }
+  if (params[PV_NAME_KEY] !== undefined && (params[PV_NAME_KEY].length > 253 || !params[PV_NAME_KEY])) throw invalidArgument(`parameters.${PV_NAME_KEY}: must be a PV name (at most 253 characters)`);
   return view;
 }
 

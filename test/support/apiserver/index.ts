@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { registerBuiltins } from './builtins.js';
 import { CrdController } from './crds.js';
+import { enforceImmutableFields } from './immutable.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet, type KubeletOptions } from './kubelet.js';
 import { Objects } from './objects.js';
@@ -63,6 +64,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const store = new Store(registry, { watchHistory: opts.watchHistory });
   new GarbageCollector(store);
   new CrdController(store, registry);
+  enforceImmutableFields(store, registry);
   const nsRt = registry.lookup('', 'v1', 'namespaces')!;
   for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) store.create(nsRt, undefined, { metadata: { name: ns } });
   const kubelet = opts.kubelet ? new Kubelet(store, opts.kubelet === true ? {} : opts.kubelet) : undefined;
