@@ -25,6 +25,8 @@ export interface OperatorOptions {
   statsIntervalMs?: number;
   ufsIntervalMs?: number;
   leaderElection?: { namespace: string; name: string; identity?: string; leaseDurationMs?: number } | false;
+  /** Reconcile only these namespaces (watches are namespaced); undefined = the whole cluster. */
+  namespaces?: string[];
   log?: Logger;
 }
 
@@ -61,25 +63,39 @@ export function startOperator(o: OperatorOptions): RunningOperator {
   const startControllers = () => {
     datasetQueue = new WorkQueue((key) => datasets.reconcile(key), { concurrency }, onError('Dataset'));
     dataloadQueue = new WorkQueue((key) => dataloads.reconcile(key), { concurrency: Math.max(2, concurrency / 4) }, onError('DataLoad'));
-    const crPath = (plural: string) => `/apis/${GROUP}/${VERSION}/${plural}`;
-    const listCr = (plural: string) => () => k.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as never;
     const workerSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=worker';
     const volumeSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=volume';
     const loaderSelector = 'app.kubernetes.io/name=hoard,app.kubernetes.io/component=loader';
     const instanceKey = (obj: Obj) => [`${obj.metadata?.namespace}/${obj.metadata?.labels?.['app.kubernetes.io/instance']}`];
-    watches = [
-      startWatch<Obj>(k, { name: 'datasets', path: crPath(PLURALS.Dataset), list: listCr(PLURALS.Dataset), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'cacheruntimes', path: crPath(PLURALS.CacheRuntime), list: listCr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'statefulsets', path: '/apis/apps/v1/statefulsets', labelSelector: workerSelector, list: () => k.apps.listStatefulSetForAllNamespaces({ labelSelector: workerSelector }), keys: instanceKey }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'pvcs', path: '/api/v1/persistentvolumeclaims', labelSelector: volumeSelector, list: () => k.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: volumeSelector }), keys: instanceKey }, enqueueDataset, log),
-      startWatch<Obj>(k, { name: 'dataloads', path: crPath(PLURALS.DataLoad), list: listCr(PLURALS.DataLoad), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataload, log),
-      startWatch<Obj>(k, {
-        name: 'jobs', path: '/apis/batch/v1/jobs', labelSelector: loaderSelector,
-        list: () => k.batch.listJobForAllNamespaces({ labelSelector: loaderSelector }),
-        keys: (j) => (j.metadata?.labels?.[DATALOAD_LABEL] ? [`${j.metadata.namespace}/${j.metadata.labels[DATALOAD_LABEL]}`] : []),
-      }, enqueueDataload, log),
-    ];
-    log.info({ concurrency }, 'controllers started');
+    const loadKey = (j: Obj) => (j.metadata?.labels?.[DATALOAD_LABEL] ? [`${j.metadata.namespace}/${j.metadata.labels[DATALOAD_LABEL]}`] : []);
+    // One set of watches for the cluster, or one per namespace in scope (what namespaced RBAC allows).
+    const scopes: (string | undefined)[] = o.namespaces && o.namespaces.length > 0 ? o.namespaces : [undefined];
+    watches = scopes.flatMap((ns) => {
+      const at = (group: string, plural: string) => `${group}${ns ? `/namespaces/${ns}` : ''}/${plural}`;
+      const cr = (plural: string) => ({
+        path: at(`/apis/${GROUP}/${VERSION}`, plural),
+        list: () => (ns ? k.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural }) : k.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as never,
+      });
+      const scoped = (name: string) => (ns ? `${name}@${ns}` : name);
+      return [
+        startWatch<Obj>(k, { name: scoped('datasets'), ...cr(PLURALS.Dataset), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
+        startWatch<Obj>(k, { name: scoped('cacheruntimes'), ...cr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
+        startWatch<Obj>(k, {
+          name: scoped('statefulsets'), path: at('/apis/apps/v1', 'statefulsets'), labelSelector: workerSelector, keys: instanceKey,
+          list: () => (ns ? k.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: workerSelector }) : k.apps.listStatefulSetForAllNamespaces({ labelSelector: workerSelector })),
+        }, enqueueDataset, log),
+        startWatch<Obj>(k, {
+          name: scoped('pvcs'), path: at('/api/v1', 'persistentvolumeclaims'), labelSelector: volumeSelector, keys: instanceKey,
+          list: () => (ns ? k.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: volumeSelector }) : k.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: volumeSelector })),
+        }, enqueueDataset, log),
+        startWatch<Obj>(k, { name: scoped('dataloads'), ...cr(PLURALS.DataLoad), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataload, log),
+        startWatch<Obj>(k, {
+          name: scoped('jobs'), path: at('/apis/batch/v1', 'jobs'), labelSelector: loaderSelector, keys: loadKey,
+          list: () => (ns ? k.batch.listNamespacedJob({ namespace: ns, labelSelector: loaderSelector }) : k.batch.listJobForAllNamespaces({ labelSelector: loaderSelector })),
+        }, enqueueDataload, log),
+      ];
+    });
+    log.info({ concurrency, namespaces: o.namespaces ?? 'all' }, 'controllers started');
   };
   const stopControllers = async () => {
     datasetQueue?.stop();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { createLogger } from '../../lib/log.js';
 import { defaultBuildContext } from '../../operator/builders/context.js';
@@ -11,6 +12,28 @@ function positiveMs(flag: string) {
     if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: "${v}" must be a number of milliseconds`);
     return n;
   };
+}
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `--namespaces a,b`: DNS labels, no repeats; the error names the flag and the bad entry. */
+export function parseNamespaces(v: string): string[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new Error('--namespaces: give at least one namespace, e.g. --namespaces team-a,team-b (omit the flag for all namespaces)');
+  for (const ns of list) if (!LABEL.test(ns)) throw new Error(`--namespaces: "${ns}" is not a namespace name (lower-case letters, digits and '-', at most 63)`);
+  if (new Set(list).size !== list.length) throw new Error(`--namespaces: "${v}" names a namespace twice`);
+  return list;
+}
+
+/**
+ * Operators with different scopes must not share a Lease (one would idle while its namespaces go
+ * unreconciled); operators with the same scope must (one leader). So a scoped operator's Lease is
+ * named after its sorted namespaces unless --lease-name says otherwise.
+ */
+export function leaseFor(namespaces: string[] | undefined, leaseNamespace?: string, leaseName?: string): { namespace: string; name: string } {
+  const scope = namespaces && namespaces.length > 0 ? [...namespaces].sort() : undefined;
+  const name = leaseName ?? (scope ? `hoard-operator-${createHash('sha256').update(scope.join(',')).digest('hex').slice(0, 10)}` : 'hoard-operator');
+  return { namespace: leaseNamespace ?? process.env.POD_NAMESPACE ?? scope?.[0] ?? 'default', name };
 }
 
 /** `hoard operator`: the Dataset/CacheRuntime/DataLoad controllers, one leader among replicas. */
@@ -27,8 +50,9 @@ export function operatorCommand(): Command {
     .option('--ufs-interval <ms>', 'how often the UFS is walked for total size and file count', positiveMs('--ufs-interval'), 300_000)
     .option('--leader-elect', 'use a Lease so only one replica reconciles (default on)', true)
     .option('--no-leader-elect', 'reconcile without leader election (single replica only)')
-    .option('--lease-namespace <ns>', 'namespace of the leader Lease', process.env.POD_NAMESPACE ?? 'default')
-    .option('--lease-name <name>', 'name of the leader Lease', 'hoard-operator')
+    .option('--namespaces <a,b>', 'reconcile only these namespaces (comma-separated; default: all, or $HOARD_NAMESPACES); each scope elects its own leader', parseNamespaces, process.env.HOARD_NAMESPACES ? parseNamespaces(process.env.HOARD_NAMESPACES) : undefined)
+    .option('--lease-namespace <ns>', 'namespace of the leader Lease (default: $POD_NAMESPACE, else the first of --namespaces, else default)')
+    .option('--lease-name <name>', 'name of the leader Lease (default: hoard-operator, or hoard-operator-<hash of --namespaces> when scoped)')
     .option('--lease-duration <ms>', 'how long a leader holds the Lease without renewing', positiveMs('--lease-duration'), 15_000)
     .option('--identity <id>', 'this replica\'s identity in the Lease (default: hostname-pid)')
     .option(
@@ -46,7 +70,8 @@ export function operatorCommand(): Command {
         concurrency: opts.concurrency,
         statsIntervalMs: opts.statsInterval,
         ufsIntervalMs: opts.ufsInterval,
-        leaderElection: opts.leaderElect ? { namespace: opts.leaseNamespace, name: opts.leaseName, identity: opts.identity, leaseDurationMs: opts.leaseDuration } : false,
+        namespaces: opts.namespaces,
+        leaderElection: opts.leaderElect ? { ...leaseFor(opts.namespaces, opts.leaseNamespace, opts.leaseName), identity: opts.identity, leaseDurationMs: opts.leaseDuration } : false,
         log,
       });
       process.stdout.write(`${JSON.stringify({ event: 'started', pid: process.pid, leaderElection: Boolean(opts.leaderElect) })}\n`);
