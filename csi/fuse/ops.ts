@@ -3,6 +3,7 @@ import type { DataClient, FileInfo } from '../../worker/client/types.js';
 import { Errno, errnoFor } from './errno.js';
 import type { Cb, StatfsLike, StatLike } from './fuse-native.js';
 import { FileHandles } from './handles.js';
+import { KernelVersions } from './kernel-versions.js';
 
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0o0;
@@ -28,10 +29,11 @@ export interface OpsContext {
 export function createHoardOps(ctx: OpsContext) {
   const { client, logger } = ctx;
   const handles = new FileHandles();
+  const versions = new KernelVersions();
   let statfsCache: { at: number; value: StatfsLike } | undefined;
 
   const toStat = (info: FileInfo): StatLike => {
-    const mtime = new Date(info.mtimeMs);
+    const mtime = new Date(versions.mtimeMs(info));
     return {
       mode: info.isDir ? 0o40555 : 0o100444,
       size: info.isDir ? 4096 : info.size,
@@ -97,10 +99,11 @@ export function createHoardOps(ctx: OpsContext) {
 
     getattr(path: string, cb: Cb<[StatLike?]>) {
       // Most lookups hit the client's metadata cache (a readdir fills it): answer those at once.
+      // An open path shows the version its handles read (kernel-versions.ts).
       const known = peekStat(path);
-      if (known) return cb(0, toStat(known));
+      if (known) return cb(0, toStat(versions.current(path, known)));
       client.stat(path).then(
-        (info) => cb(0, toStat(info)),
+        (info) => cb(0, toStat(versions.current(path, info))),
         (err) => cb(fail('getattr', path, err)),
       );
     },
@@ -115,14 +118,14 @@ export function createHoardOps(ctx: OpsContext) {
 
     readdir(path: string, cb: Cb<[string[]?, StatLike[]?]>) {
       client.list(path).then(
-        (entries) => cb(0, entries.map((e) => e.name), entries.map(toStat)),
+        (entries) => cb(0, entries.map((e) => e.name), entries.map((e) => toStat(versions.current(e.path, e)))),
         (err) => cb(fail('readdir', path, err)),
       );
     },
 
     open(path: string, flags: number, cb: Cb<[number?]>) {
       if ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC) return process.nextTick(cb, Errno.EROFS);
-      const opened = (info: FileInfo) => (info.isDir ? cb(Errno.EISDIR) : cb(0, handles.add({ path, info })));
+      const opened = (info: FileInfo) => (info.isDir ? cb(Errno.EISDIR) : cb(0, handles.add({ path, info: versions.open(path, info) })));
       const known = peekStat(path);
       if (known) return opened(known);
       client.stat(path).then(opened, (err) => cb(fail('open', path, err)));
@@ -140,7 +143,9 @@ export function createHoardOps(ctx: OpsContext) {
     },
 
     release(_path: string, fh: number, cb: Cb) {
+      const file = handles.get(fh);
       handles.release(fh);
+      if (file) versions.release(file.path);
       process.nextTick(cb, 0);
     },
 
@@ -170,5 +175,5 @@ export function createHoardOps(ctx: OpsContext) {
     setxattr: denyWrite,
     removexattr: denyWrite,
   };
-  return { ops, handles };
+  return { ops, handles, versions };
 }

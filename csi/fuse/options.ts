@@ -6,8 +6,8 @@ export interface HoardFsOptions {
   readOnly?: boolean;
   /**
    * Keep file pages in the kernel page cache across opens (libfuse `auto_cache`: kept while the
-   * file's mtime and size are unchanged, dropped when they change). Off: pages are dropped on
-   * every open, so each open reads through Hoard again.
+   * file's version is unchanged, dropped by the first open of a new one; see kernel-versions.ts).
+   * Off: pages are dropped on every open, so each open reads through Hoard again.
    */
   kernelCache?: boolean;
   /** Seconds the kernel trusts file attributes (libfuse default 1). */
@@ -53,7 +53,9 @@ export function fuseOptionList(opts: HoardFsOptions): string[] {
   const list = [`fsname=${fsName}`, 'subtype=hoard', 'default_permissions', ...QUEUE_OPTIONS];
   if (opts.readOnly) list.push('ro');
   if (opts.allowOther) list.push('allow_other');
-  if (opts.kernelCache) list.push('auto_cache');
+  // ac_attr_timeout=0: every open re-reads the attributes, so an open that brings a new version
+  // of a file always drops the old version's pages (kernel-versions.ts).
+  if (opts.kernelCache) list.push('auto_cache', 'ac_attr_timeout=0');
   if (opts.directIO) list.push('direct_io');
   if (opts.attrTimeoutSec !== undefined) list.push(`attr_timeout=${seconds(opts.attrTimeoutSec, 'attrTimeoutSec')}`);
   if (opts.entryTimeoutSec !== undefined) {
