@@ -4,6 +4,7 @@ import { mountHoardFs } from '../../csi/fuse/mount.js';
 import { DEFAULT_READ_AHEAD_KB } from '../../csi/fuse/read-ahead.js';
 import { createClient } from '../../worker/client/index.js';
 import { clientOptionsFromFlags, type WorkerFlags } from './client-args.js';
+import { checkMountsOrStop } from './mount-check.js';
 
 interface MountFlags extends WorkerFlags {
   readOnly?: boolean;
@@ -14,6 +15,7 @@ interface MountFlags extends WorkerFlags {
   allowOther?: boolean;
   readAheadKb?: string;
   shortCircuit?: boolean;
+  allowUnready?: boolean;
 }
 
 function secondsFlag(value: string | undefined, flag: string): number | undefined {
@@ -50,6 +52,13 @@ async function runMount(dir: string, flags: MountFlags): Promise<void> {
   const client = createClient({ ...clientOpts, metaTtlMs, logger, shortCircuit: flags.shortCircuit !== false });
   let mount;
   try {
+    // Through the workers, as every read will go: their answer is the one that matters.
+    const say = (msg: string): void => void process.stderr.write(`hoard mount: ${msg}\n`);
+    const table = clientOpts.mounts ?? { mounts: (await client.list('/')).map((e) => ({ name: e.name, uri: '' })) };
+    // A listing of each mount's root: the client's stat of '/name' would come from the root
+    // listing it just cached, which never reaches the store.
+    const probe = { stat: (path: string) => client.list(path), list: (path: string) => client.list(path) };
+    await checkMountsOrStop(table, probe, !!flags.allowUnready, say);
     mount = await mountHoardFs(dir, client, fsOpts);
   } catch (err) {
     await client.close();
@@ -96,6 +105,7 @@ export function mountCommand(): Command {
     .option('--read-ahead-kb <kb>', 'kernel read-ahead of the mount in KiB (needs root; 0 keeps the kernel default of 128)', String(DEFAULT_READ_AHEAD_KB))
     .option('--replication <n>', 'workers that own each path; reads fail over between them (default 1)')
     .option('--no-short-circuit', 'always read through the workers, even pages a worker on this host keeps on a RAM disk')
+    .option('--allow-unready', 'mount even when a mount\'s storage cannot be read at start (it stays unreadable until the storage answers); the CSI plugin mounts this way')
     .option('--allow-other', 'let other users (e.g. pods running as another uid) read the mount')
     .addHelpText('after', '\nPrints {"event":"mounted","dir":…} on stdout once the mount is ready.\n')
     .action(runMount);

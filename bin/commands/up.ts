@@ -12,6 +12,7 @@ import { detachMount, isMountPoint, prepareMountPoint } from '../../csi/fuse/sta
 import { statRamFs } from '../../worker/store/short-circuit.js';
 import { ensureSampleDataset } from '../sample.js';
 import { startHoardChild, stopChild, type Child } from './up-children.js';
+import { checkStoresOrStop } from './mount-check.js';
 import { checkQuotas } from './up-quotas.js';
 import { keepWorkerAlive } from './up-restart.js';
 
@@ -26,6 +27,7 @@ interface UpFlags {
   kernelCache?: boolean;
   /** A directory, or false for --no-ram-disk. */
   ramDisk?: string | false;
+  allowUnready?: boolean;
   json?: boolean;
 }
 
@@ -129,6 +131,7 @@ async function runUp(flags: UpFlags): Promise<void> {
   const logs = join(p.cacheDir, 'logs');
   await mkdir(logs, { recursive: true });
   const { table, what } = await mountTable(flags, p.cacheDir);
+  await checkStoresOrStop(table, !!flags.allowUnready, say);
   const mountsFile = join(p.cacheDir, 'mounts.json');
   await writeFile(mountsFile, JSON.stringify(table, null, 2) + '\n');
 
@@ -172,6 +175,8 @@ async function runUp(flags: UpFlags): Promise<void> {
     const list = started.map((w, i) => `worker-${i}=${String(w.ready.grpc)}`).join(',');
     const mountArgs = ['mount', p.mountDir, '--workers', list, '--mounts-file', mountsFile];
     if (flags.kernelCache !== false) mountArgs.push('--kernel-cache');
+    // The mounts were checked above (and --allow-unready decided there): do not check twice.
+    mountArgs.push('--allow-unready');
     say(`mounting ${p.mountDir}`);
     mount = await startHoardChild('mount', mountArgs, join(logs, 'mount.log'), 'mounted', READY_TIMEOUT_MS);
   } catch (err) {
@@ -230,6 +235,7 @@ export function upCommand(): Command {
     .option('--disk <size>', 'disk cache per worker, under --cache-dir (0 = none)', '1Gi')
     .option('--page-size <size>', 'cache page size', '1Mi')
     .option('--no-kernel-cache', 'drop file pages from the kernel page cache at every open (default: keep them while mtime/size are unchanged, so re-reads run at memory speed)')
+    .option('--allow-unready', 'start even when a mount cannot be read at start (missing bucket, refused credentials, unreachable server); its directory stays unreadable until the storage answers')
     .option('--json', 'print JSON events on stdout (the default when stdout is not a terminal)')
     .addHelpText(
       'after',

@@ -33,6 +33,9 @@ export function mountArgs(spec: Pick<FuseSpawnSpec, 'stagingPath' | 'mountsFile'
   if (c.replication !== undefined) args.push('--replication', String(c.replication));
   // Pods run as arbitrary uids; without allow_other only root could read the volume.
   args.push('--allow-other');
+  // A store that is down at stage time must not fail the pod's volume: the Dataset's condition
+  // carries the workers' reason, and reads work once the store answers.
+  args.push('--allow-unready');
   return args;
 }
 
