@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { packageRoot } from '../lib/root.js';
 import { crdManifests, ensureNamespace } from './operator/harness.js';
 import { startApiServer } from './support/apiserver/index.js';
+import { renderChart } from './support/chart.js';
 import { applyManifests } from './support/kube.js';
 
 const root = packageRoot();
@@ -46,21 +47,11 @@ describe('charts/hoard', () => {
   });
 });
 
-/**
- * Renders the subset of Go templating the chart uses (values, Release.Namespace, the two helpers,
- * toYaml | nindent, if/end on a boolean value), enough to parse a template as the YAML helm emits.
- */
+/** One rendered template of the chart, parsed as the YAML helm emits. */
 function renderTemplate(file: string, release = 'hoard-system'): Record<string, any>[] {
-  const values = parse(readFileSync(join(root, 'charts/hoard/values.yaml'), 'utf8'));
-  const lookup = (path: string) => path.split('.').reduce<any>((o, k) => o?.[k], { Values: values, Release: { Namespace: release } });
-  let text = readFileSync(join(root, 'charts/hoard/templates', file), 'utf8');
-  text = text.replace(/\{\{- if \.(\S+) \}\}\n([\s\S]*?)\{\{- end \}\}\n?/g, (_, cond: string, body: string) => (lookup(cond) ? body : ''));
-  text = text.replace(/\{\{- include "hoard\.labels" \. \| nindent (\d+) \}\}/g, (_, n: string) => `\n${' '.repeat(Number(n))}app.kubernetes.io/name: hoard`);
-  text = text.replace(/\{\{- toYaml \.(\S+) \| nindent (\d+) \}\}/g, (_, path: string, n: string) => `\n${stringify(lookup(path)).trimEnd().split('\n').map((l) => ' '.repeat(Number(n)) + l).join('\n')}`);
-  text = text.replace(/\{\{ include "hoard\.image" \. \}\}/g, 'ghcr.io/hoard-dev/hoard:test');
-  text = text.replace(/\{\{ \.(\S+) \}\}/g, (_, path: string) => String(lookup(path)));
-  expect(text).not.toContain('{{');
-  return parseAllDocuments(text).map((d) => d.toJSON() as Record<string, any>).filter(Boolean);
+  const rendered = renderChart(join(root, 'charts/hoard'), { namespace: release }).find((m) => m.source === `templates/${file}`);
+  if (!rendered) throw new Error(`no template ${file}`);
+  return parseAllDocuments(rendered.text).map((d) => d.toJSON() as Record<string, any>).filter(Boolean);
 }
 
 describe('charts/hoard CSI controller', () => {
