@@ -26,17 +26,30 @@ export function startController(opts: { dir: string; kubeconfig: string; namespa
   return startPlugin({ dir: opts.dir, controller: true, args: ['--controller', '--kubeconfig', opts.kubeconfig, '--namespace', opts.namespace] });
 }
 
-export async function startPlugin(opts: { dir: string; stateDir?: string; nodeId?: string; args?: string[]; controller?: boolean }): Promise<PluginProcess> {
+/**
+ * Starts `hoard csi` with its socket in opts.dir. opts.command replaces this Node on dist/bin/hoard.js
+ * (e.g. `buildah run <ctr> -- hoard`); opts.endpointDir is where that command sees opts.dir.
+ */
+export async function startPlugin(opts: {
+  dir: string;
+  stateDir?: string;
+  nodeId?: string;
+  args?: string[];
+  controller?: boolean;
+  command?: string[];
+  endpointDir?: string;
+}): Promise<PluginProcess> {
   const socket = join(opts.dir, 'csi.sock');
+  const [cmd, ...lead] = opts.command ?? [process.execPath, hoardBin()];
   const args = [
-    hoardBin(), 'csi',
-    '--endpoint', `unix://${socket}`,
+    ...lead, 'csi',
+    '--endpoint', `unix://${join(opts.endpointDir ?? opts.dir, 'csi.sock')}`,
     ...(opts.controller ? [] : ['--node-id', opts.nodeId ?? 'node-1', '--state-dir', opts.stateDir ?? join(opts.dir, 'state')]),
     '--health-port', '0',
     '--health-host', '127.0.0.1',
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOARD_LOG_LEVEL: 'debug' } });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOARD_LOG_LEVEL: 'debug' } });
   let stderr = '';
   let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

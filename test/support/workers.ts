@@ -25,6 +25,8 @@ export interface WorkerOptions {
   env?: Record<string, string>;
   /** Extra `hoard worker` flags, e.g. ['--meta-ttl', '0s']. */
   args?: string[];
+  /** What runs `hoard` (default: this Node on dist/bin/hoard.js), e.g. `buildah run <ctr> -- hoard`. */
+  command?: string[];
 }
 
 export interface WorkerInfo {
@@ -67,7 +69,8 @@ export async function startWorkers(n: number, opts: WorkerOptions = {}): Promise
   const launch = async (i: number): Promise<void> => {
     const s = slots[i];
     await mkdir(s.dir, { recursive: true });
-    const args = [hoardBin(), 'worker', '--id', s.id, '--listen', `127.0.0.1:${s.grpcPort}`, '--http', `127.0.0.1:${s.httpPort}`];
+    const [cmd, ...lead] = opts.command ?? [process.execPath, hoardBin()];
+    const args = [...lead, 'worker', '--id', s.id, '--listen', `127.0.0.1:${s.grpcPort}`, '--http', `127.0.0.1:${s.httpPort}`];
     if (opts.mountsFile) args.push('--mounts-file', opts.mountsFile);
     for (const u of opts.ufs ?? []) args.push('--ufs', u);
     args.push('--tier', opts.ramDisk ? `MEM:${join(opts.ramDisk, s.id)}:${opts.mem ?? '64Mi'}` : `MEM:${opts.mem ?? '64Mi'}`);
@@ -75,7 +78,7 @@ export async function startWorkers(n: number, opts: WorkerOptions = {}): Promise
     if (disk !== '0') args.push('--tier', `SSD:${s.dir}:${disk}`);
     if (opts.pageSize) args.push('--page-size', opts.pageSize);
     args.push(...(opts.args ?? []));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     s.child = child;
     s.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const info = await waitListening(child, s.id);
