@@ -28,9 +28,9 @@ describe('renderChart', () => {
       {
         '_helpers.tpl': '{{- define "demo.labels" -}}\napp: {{ .Chart.Name }}\n{{- if .Values.extraLabel }}\nextra: {{ .Values.extraLabel | quote }}\n{{- end }}\n{{- end -}}\n',
         'cm.yaml':
-          'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n  namespace: {{ .Release.Namespace }}\n  labels: {{- include "demo.labels" . | nindent 4 }}\ndata:\n  image: {{ .Values.image.tag | default .Chart.AppVersion }}\n  n: {{ .Values.n | quote }}\n{{- if not .Values.off }}\n  on: "yes"\n{{- else }}\n  on: "no"\n{{- end }}\n  res: |\n{{- toYaml .Values.res | nindent 4 }}\n',
+          'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n  namespace: {{ .Release.Namespace }}\n  labels: {{- include "demo.labels" . | nindent 4 }}\ndata:\n  image: {{ .Values.image.tag | default .Chart.AppVersion }}\n  n: {{ .Values.n | quote }}\n{{- if not .Values.off }}\n  on: "yes"\n{{- else }}\n  on: "no"\n{{- end }}\n  res: |\n{{- toYaml .Values.res | nindent 4 }}\n{{- with .Values.ns }}\n  ns: {{ join "," . }}\n  rel: {{ $.Release.Name }}\n{{- end }}\n{{- with .Values.none }}\n  none: x\n{{- end }}\n',
       },
-      'image: {tag: ""}\nn: 3\noff: false\nextraLabel: x\nres: {cpu: 1m}\n',
+      'image: {tag: ""}\nn: 3\noff: false\nextraLabel: x\nres: {cpu: 1m}\nns: [a, b]\nnone: []\n',
     );
     const [m] = renderChart(d, { releaseName: 'r', namespace: 'ns' });
     expect(m.source).toBe('templates/cm.yaml');
@@ -38,7 +38,7 @@ describe('renderChart', () => {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: 'r-cm', namespace: 'ns', labels: { app: 'demo', extra: 'x' } },
-      data: { image: 4.5, n: '3', on: 'yes', res: 'cpu: 1m\n' },
+      data: { image: 4.5, n: '3', on: 'yes', res: 'cpu: 1m\n', ns: 'a,b', rel: 'r' },
     });
   });
 

@@ -5,7 +5,7 @@ import { parse, stringify } from 'yaml';
 /**
  * Renders a Helm chart's templates the way `helm template` does, for the subset of the Go template
  * language this project's chart uses: `{{ .Values.x }}`, `.Release.*`, `.Chart.*`, `include`,
- * `define`, `if`/`else`/`end` (with `not`, `eq`), pipelines through `quote`, `default`, `toYaml`,
+ * `define`, `if`/`with`/`else`/`end` (with `not`, `eq`, `join`; `$` is the root), pipelines through `quote`, `default`, `toYaml`,
  * `indent`, `nindent`, and the `{{-`/`-}}`
  * whitespace trimming. Anything else throws, naming the action, so a template that grows past this
  * subset fails the tests loudly instead of rendering wrong (no helm binary is available here).
@@ -68,11 +68,14 @@ function words(s: string): string[] {
   return s.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
 }
 
-function lookup(ctx: Context, path: string, where: string): unknown {
-  if (path === '.') return ctx;
-  if (!path.startsWith('.')) throw new Error(`${where}: unsupported template value "${path}"`);
-  let cur: unknown = ctx;
-  for (const part of path.slice(1).split('.')) {
+/** `.` is the current scope (the root, or a `with` value), `$` the root. */
+function lookup(root: Context, dot: unknown, path: string, where: string): unknown {
+  if (path === '.') return dot;
+  if (path === '$') return root;
+  let cur: unknown = path.startsWith('$.') ? root : dot;
+  const rel = path.startsWith('$.') ? path.slice(1) : path;
+  if (!rel.startsWith('.')) throw new Error(`${where}: unsupported template value "${path}"`);
+  for (const part of rel.slice(1).split('.')) {
     cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[part] : undefined;
   }
   return cur;
@@ -107,8 +110,22 @@ const scalar = (v: unknown): string => (v === undefined || v === null ? '' : typ
 
 class Renderer {
   private readonly defines = new Map<string, Token[]>();
+  private dot: unknown;
 
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    this.dot = ctx;
+  }
+
+  /** Renders with `.` bound to `dot` (a `with` block, an `include` argument). */
+  private scoped(dot: unknown, tokens: Token[], file: string): string {
+    const saved = this.dot;
+    this.dot = dot;
+    try {
+      return this.render(tokens, file);
+    } finally {
+      this.dot = saved;
+    }
+  }
 
   addDefines(tokens: Token[], file: string): Token[] {
     const rest: Token[] = [];
@@ -134,14 +151,17 @@ class Renderer {
         out += t.text;
         continue;
       }
-      const cond = /^if\s+(.+)$/.exec(t.body);
+      const cond = /^(if|with)\s+(.+)$/.exec(t.body);
       if (!cond) {
         out += scalar(this.pipeline(t.body, file));
         continue;
       }
       const { elseAt, end } = block(tokens, i, file);
-      const taken = truthy(this.pipeline(cond[1], file));
-      out += this.render(taken ? tokens.slice(i + 1, elseAt ?? end) : elseAt === undefined ? [] : tokens.slice(elseAt + 1, end), file);
+      const value = this.pipeline(cond[2], file);
+      const body = tokens.slice(i + 1, elseAt ?? end);
+      const otherwise = elseAt === undefined ? [] : tokens.slice(elseAt + 1, end);
+      if (!truthy(value)) out += this.render(otherwise, file);
+      else out += cond[1] === 'with' ? this.scoped(value, body, file) : this.render(body, file);
       i = end;
     }
     return out;
@@ -159,7 +179,7 @@ class Renderer {
   private arg(w: string, where: string): unknown {
     if (w.startsWith('"')) return JSON.parse(w);
     if (/^-?\d+$/.test(w)) return Number(w);
-    return lookup(this.ctx, w, where);
+    return lookup(this.ctx, this.dot, w, where);
   }
 
   private command(ws: string[], piped: { value: unknown } | undefined, where: string): unknown {
@@ -170,12 +190,14 @@ class Renderer {
       case 'include': {
         const body = this.defines.get(String(args[0]));
         if (!body) throw new Error(`${where}: no template named ${String(args[0])}`);
-        return this.render(body, where);
+        return this.scoped(args[1], body, where);
       }
       case 'not':
         return !truthy(args[0]);
       case 'eq':
         return args.slice(1).some((a) => a === args[0]);
+      case 'join':
+        return Array.isArray(args[1]) ? args[1].map(scalar).join(String(args[0])) : scalar(args[1]);
       case 'quote':
         return JSON.stringify(scalar(args[0]));
       case 'default':
@@ -189,7 +211,7 @@ class Renderer {
         return fn === 'nindent' ? `\n${text}` : text;
       }
       default:
-        if (fn.startsWith('.') && !rawArgs.length && !piped) return lookup(this.ctx, fn, where);
+        if ((fn.startsWith('.') || fn.startsWith('$')) && !rawArgs.length && !piped) return lookup(this.ctx, this.dot, fn, where);
         throw new Error(`${where}: "${fn}" is outside the template subset test/support/chart.ts renders; extend it`);
     }
   }
