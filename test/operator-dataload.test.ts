@@ -11,9 +11,9 @@ import type { JobContext } from './support/apiserver/index.js';
 import { startOperator, type RunningOperator } from '../operator/manager.js';
 import { createLogger } from '../lib/log.js';
 import { hoardBin } from '../lib/root.js';
-import { ensureNamespace, GVR, installCrds, waitUntil } from './operator/harness.js';
+import { deleteTestNamespace, GVR, installCrds, testImage, testNamespace, waitUntil } from './operator/harness.js';
 
-const NS = 'loads';
+let NS: string;
 let cluster: TestCluster;
 let workers: WorkerGroup;
 let operator: RunningOperator;
@@ -42,20 +42,21 @@ beforeAll(async () => {
   custom = kc.makeApiClient(CustomObjectsApi);
   batch = kc.makeApiClient(BatchV1Api);
   await installCrds(kc);
-  await ensureNamespace(kc, NS);
+  NS = await testNamespace(kc, 'loads');
   dataDir = await mkdtemp(join(tmpdir(), 'hoard-op-load-'));
   for (let i = 0; i < 5; i++) await writeFile(join(dataDir, `f${i}.bin`), Buffer.alloc(200_000 + i, i));
   workers = await startWorkers(2, { ufs: [`data=file://${dataDir}`] });
   operator = startOperator({
     kubeConfig: kc,
-    ctx: { image: 'hoard:test', clusterDomain: 'cluster.local' },
+    ctx: { image: testImage(), clusterDomain: 'cluster.local' },
+    namespaces: [NS],
     endpointOverrides: new Map([[`${NS}/cache`, workers.workers.map((w) => w.grpc)]]),
     statsIntervalMs: 300,
     ufsIntervalMs: 300,
     leaderElection: false,
     log: createLogger('operator', 'warn'),
   });
-  await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name: 'cache', namespace: NS }, spec: { mounts: [{ name: 'data', uri: 'file:///srv/data' }] } } });
+  await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name: 'cache', namespace: NS }, spec: { mounts: [{ name: 'data', uri: `file://${dataDir}` }] } } });
   await custom.createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name: 'cache', namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } } } });
   await waitUntil(async () => {
     const d = (await custom.getNamespacedCustomObject({ ...GVR('datasets', NS), name: 'cache' })) as any;
@@ -64,6 +65,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
   await operator?.stop();
   await workers?.stop();
   await cluster?.stop();

@@ -7,9 +7,9 @@ import { getTestCluster, type TestCluster } from './support/kube.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 import { startOperator, type RunningOperator } from '../operator/manager.js';
 import { createLogger } from '../lib/log.js';
-import { crdManifests, ensureNamespace, GVR, installCrds, jsonPath, waitUntil } from './operator/harness.js';
+import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testImage, testNamespace, waitUntil } from './operator/harness.js';
 
-const NS = 'ml';
+let NS: string;
 let cluster: TestCluster;
 let workers: WorkerGroup;
 let operator: RunningOperator;
@@ -30,7 +30,7 @@ beforeAll(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);
   await installCrds(kc);
-  await ensureNamespace(kc, NS);
+  NS = await testNamespace(kc, 'ml');
   dataDir = await mkdtemp(join(tmpdir(), 'hoard-op-data-'));
   await mkdir(join(dataDir, 'sub'));
   await writeFile(join(dataDir, 'a.bin'), Buffer.alloc(300_000, 1));
@@ -38,7 +38,8 @@ beforeAll(async () => {
   workers = await startWorkers(2, { ufs: [`data=file://${dataDir}`] });
   operator = startOperator({
     kubeConfig: kc,
-    ctx: { image: 'hoard:test', clusterDomain: 'cluster.local' },
+    ctx: { image: testImage(), clusterDomain: 'cluster.local' },
+    namespaces: [NS],
     endpointOverrides: new Map([[`${NS}/imagenet`, workers.workers.map((w) => w.grpc)]]),
     statsIntervalMs: 300,
     ufsIntervalMs: 300,
@@ -48,6 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
   await operator?.stop();
   await workers?.stop();
   await cluster?.stop();
@@ -59,7 +61,7 @@ describe('Dataset + CacheRuntime', () => {
     await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's3-creds' }, stringData: { accessKeyId: 'AKIA', secretAccessKey: 'very-secret' } } });
     await create('datasets', ds('imagenet', {
       mounts: [
-        { name: 'data', uri: 'file:///srv/data' },
+        { name: 'data', uri: `file://${dataDir}` },
         { name: 'train', uri: 's3://datasets/imagenet/train', options: { region: 'us-east-1' }, credentials: { secretRef: { name: 's3-creds' } } },
       ],
     }));
@@ -86,17 +88,17 @@ describe('Dataset + CacheRuntime', () => {
 
     const sts = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
     expect(sts.metadata!.ownerReferences![0].kind).toBe('CacheRuntime');
-    expect(sts.spec!.template.spec!.containers[0].args).toEqual(expect.arrayContaining(['--id', '$(POD_NAME)', '--tier', 'MEM:/cache/mem0:64Mi', '--tier', 'SSD:/cache/ssd0:1024Mi']));
+    expect(sts.spec!.template.spec!.containers[0].args).toEqual(expect.arrayContaining(['--id', '$(POD_NAME)', '--tier', 'MEM:/cache/mem0:64Mi', '--tier', 'SSD:/cache/ssd0/$(POD_NAMESPACE)_$(POD_NAME):1024Mi']));
     const svc = await core.readNamespacedService({ name: 'imagenet-worker', namespace: NS });
     expect(svc.spec!.clusterIP).toBe('None');
     const cm = await core.readNamespacedConfigMap({ name: 'imagenet-mounts', namespace: NS });
     expect(cm.data!['mounts.json']).not.toContain('very-secret');
     expect(JSON.parse(cm.data!['mounts.json']).mounts[1].credentialsDir).toBe('/etc/hoard/credentials/train');
-    const pv = await core.readPersistentVolume({ name: 'hoard-ml-imagenet' });
-    expect(pv.spec!.csi!.volumeHandle).toBe('ml/imagenet');
+    const pv = await core.readPersistentVolume({ name: `hoard-${NS}-imagenet` });
+    expect(pv.spec!.csi!.volumeHandle).toBe(`${NS}/imagenet`);
     expect(pv.spec!.csi!.nodeStageSecretRef!.name).toBe('s3-creds');
     const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS });
-    expect(pvc.spec!.volumeName).toBe('hoard-ml-imagenet');
+    expect(pvc.spec!.volumeName).toBe(`hoard-${NS}-imagenet`);
     await waitUntil(async () => (await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS })).status?.phase === 'Bound', 10_000, 'PVC Bound');
 
     const runtime = await waitUntil(async () => {
@@ -143,7 +145,7 @@ describe('Dataset + CacheRuntime', () => {
   });
 
   it('says when a Dataset has no CacheRuntime', async () => {
-    await create('datasets', ds('lonely', { mounts: [{ name: 'a', uri: 'file:///a' }] }));
+    await create('datasets', ds('lonely', { mounts: [{ name: 'a', uri: `file://${dataDir}` }] }));
     const d = await waitUntil(async () => {
       const o = await get('datasets', 'lonely');
       return o.status?.conditions?.find((c: any) => c.reason === 'NoRuntime') ? o : undefined;
@@ -153,7 +155,7 @@ describe('Dataset + CacheRuntime', () => {
   });
 
   it('holds deletion while a pod uses the PVC, then cleans up everything', async () => {
-    await create('datasets', ds('held', { mounts: [{ name: 'a', uri: 'file:///a' }] }));
+    await create('datasets', ds('held', { mounts: [{ name: 'a', uri: `file://${dataDir}` }] }));
     await create('cacheruntimes', rt('held', { tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } }));
     await waitUntil(async () => (await get('datasets', 'held')).status?.phase === 'Bound', 15_000, 'held Bound');
     await core.createNamespacedPod({
@@ -166,10 +168,10 @@ describe('Dataset + CacheRuntime', () => {
       return o.status?.phase === 'Terminating' ? o : undefined;
     }, 10_000, 'Terminating');
     expect(term.status.conditions.find((c: any) => c.type === 'Terminating').message).toContain('reader');
-    expect((await core.readPersistentVolume({ name: 'hoard-ml-held' })).metadata!.name).toBe('hoard-ml-held');
+    expect((await core.readPersistentVolume({ name: `hoard-${NS}-held` })).metadata!.name).toBe(`hoard-${NS}-held`);
     await core.deleteNamespacedPod({ name: 'reader', namespace: NS, gracePeriodSeconds: 0 });
     await waitUntil(async () => get('datasets', 'held').then(() => false, (e) => e.code === 404), 15_000, 'Dataset gone');
-    await waitUntil(async () => core.readPersistentVolume({ name: 'hoard-ml-held' }).then(() => false, (e) => e.code === 404), 15_000, 'PV gone');
+    await waitUntil(async () => core.readPersistentVolume({ name: `hoard-${NS}-held` }).then(() => false, (e) => e.code === 404), 15_000, 'PV gone');
     await waitUntil(async () => core.readNamespacedConfigMap({ name: 'held-mounts', namespace: NS }).then(() => false, (e) => e.code === 404), 15_000, 'ConfigMap gone');
   });
 

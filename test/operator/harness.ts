@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { packageRoot } from '../../lib/root.js';
 import { applyManifests } from '../support/kube.js';
@@ -56,3 +57,47 @@ export function jsonPath(obj: unknown, path: string): unknown {
 }
 
 export const GVR = (plural: string, namespace: string) => ({ group: 'data.hoard.dev', version: 'v1alpha1', plural, namespace });
+
+/** The image workers and loaders run in: HOARD_TEST_IMAGE on a real cluster (one its nodes can pull), else a name the emulator never pulls. */
+export function testImage(): string {
+  return process.env.HOARD_TEST_IMAGE ?? 'hoard:test';
+}
+
+/** A fresh namespace for one test file, so runs never share objects (on a real cluster too). */
+export async function testNamespace(kc: KubeConfig, prefix: string): Promise<string> {
+  const ns = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await ensureNamespace(kc, ns);
+  return ns;
+}
+
+/**
+ * Deletes everything a test made in `ns`, even after a failed run: Hoard objects first (their
+ * finalizers clean up PV/PVC and workers while an operator runs), then, as a last resort, their
+ * finalizers are removed, Hoard PVs of the namespace deleted, and the namespace itself.
+ */
+export async function deleteTestNamespace(kc: KubeConfig, ns: string, graceMs = 15_000): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  const plurals = ['dataloads', 'datasets', 'cacheruntimes'];
+  const ignore = () => undefined;
+  for (const plural of plurals) {
+    const list = (await custom.listNamespacedCustomObject({ ...GVR(plural, ns) }).catch(ignore)) as { items?: { metadata: { name: string } }[] } | undefined;
+    for (const o of list?.items ?? []) await custom.deleteNamespacedCustomObject({ ...GVR(plural, ns), name: o.metadata.name }).catch(ignore);
+  }
+  const left = async () => {
+    let n = 0;
+    for (const plural of plurals) n += (((await custom.listNamespacedCustomObject({ ...GVR(plural, ns) }).catch(ignore)) as { items?: unknown[] } | undefined)?.items ?? []).length;
+    return n;
+  };
+  await waitUntil(async () => (await left()) === 0, graceMs, `Hoard objects in ${ns} deleted`).catch(async () => {
+    for (const plural of plurals) {
+      const list = (await custom.listNamespacedCustomObject({ ...GVR(plural, ns) }).catch(ignore)) as { items?: { metadata: { name: string } }[] } | undefined;
+      for (const o of list?.items ?? []) {
+        await custom.patchNamespacedCustomObject({ ...GVR(plural, ns), name: o.metadata.name, body: [{ op: 'replace', path: '/metadata/finalizers', value: [] }] }).catch(ignore);
+      }
+    }
+  });
+  const pvs = await core.listPersistentVolume({ labelSelector: `data.hoard.dev/namespace=${ns}` }).catch(ignore);
+  for (const pv of pvs?.items ?? []) await core.deletePersistentVolume({ name: pv.metadata!.name! }).catch(ignore);
+  await core.deleteNamespace({ name: ns }).catch(ignore);
+}
