@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HoardError, type ErrorCode } from '../lib/errors.js';
-import type { DataClient, FileInfo, LoadProgress, WorkerStats } from '../worker/client/types.js';
+import type { ClientMemory, DataClient, FileInfo, LoadProgress, WorkerStats } from '../worker/client/types.js';
 
 export interface ReadCall {
   path: string;
@@ -83,6 +83,10 @@ export class FolderClient implements DataClient {
 
   async stats(): Promise<WorkerStats[]> {
     return [{ workerId: 'folder', capacityBytes: this.capacityBytes, usedBytes: this.usedBytes, pages: 0, hits: 0, misses: 0, ufsBytesRead: 0, evictions: 0, filesCached: 0, writeBehindPending: 0, ready: true, tiers: [] }];
+  }
+
+  memory(): ClientMemory {
+    return { readAheadBytes: 0, readAheadSpareBytes: 0, statEntries: 0, listEntries: 0, shortCircuitNames: 0 };
   }
 
   async close(): Promise<void> {}

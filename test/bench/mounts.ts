@@ -15,7 +15,18 @@ export interface BenchMount {
   root: string;
   /** stdout+stderr of the process serving the mount. */
   logFile: string;
+  /** The process serving the mount. */
+  pid?: number;
   stop(): Promise<void>;
+}
+
+/** How the benchmark's Hoard is set up (defaults: the FUSE passes' 2 workers with 1Gi MEM + 4Gi disk each). */
+export interface HoardSetup {
+  name?: string;
+  workers?: number;
+  mem?: string;
+  /** Disk tier quota per worker; '0' = none. */
+  disk?: string;
 }
 
 export interface S3Target {
@@ -188,16 +199,17 @@ function peerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function mountHoard(work: string, s3: S3Target, workers = 2): Promise<BenchMount> {
-  const { dir, logFile } = await prepare(work, 'hoard');
-  const mountsFile = join(work, 'hoard-mounts.json');
+export async function mountHoard(work: string, s3: S3Target, setup: HoardSetup = {}): Promise<BenchMount> {
+  const name = setup.name ?? 'hoard';
+  const { dir, logFile } = await prepare(work, name);
+  const mountsFile = join(work, `${name}-mounts.json`);
   const table = { mounts: [{ name: 'bench', uri: `s3://${s3.bucket}`, options: { endpoint: s3.endpoint, region: 'us-east-1', pathStyle: 'true' } }] };
   await writeFile(mountsFile, JSON.stringify(table));
   const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
   // As `hoard up` does: the MEM tier on a RAM disk the mount reads directly, unless
   // HOARD_BENCH_RAM_DISK=0 asks for the workers' heap (every read through a worker).
   const ramDisk = process.env.HOARD_BENCH_RAM_DISK === '0' ? undefined : await mkdtemp('/dev/shm/hoard-bench-');
-  const group = await startWorkers(workers, { mountsFile, cacheRoot: join(work, 'hoard-cache'), mem: '1Gi', disk: '4Gi', ramDisk, env });
+  const group = await startWorkers(setup.workers ?? 2, { mountsFile, cacheRoot: join(work, `${name}-cache`), mem: setup.mem ?? '1Gi', disk: setup.disk ?? '4Gi', ramDisk, env });
   const pids = group.workers.map((w) => w.pid);
   for (const pid of pids) livePids.add(pid);
   const stopWorkers = async () => {
@@ -218,7 +230,8 @@ export async function mountHoard(work: string, s3: S3Target, workers = 2): Promi
     await stopWorkers();
     throw err;
   }
-  return finishMount('hoard', join(dir, 'bench'), dir, child, logFile, 30_000, stopWorkers);
+  const m = await finishMount(name, join(dir, 'bench'), dir, child, logFile, 30_000, stopWorkers);
+  return { ...m, pid: child.pid };
 }
 
 /**

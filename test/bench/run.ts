@@ -5,7 +5,8 @@
 // ratios. Progress goes to stderr, tables to stdout.
 //
 // Sizes: HOARD_BENCH_BIG_MIB (256), HOARD_BENCH_SMALL_FILES (2000), HOARD_BENCH_SMALL_KIB (64).
-// HOARD_BENCH_SYSTEMS: comma list of local,hoard,connector,s3fs,rclone,ceiling (default all).
+// HOARD_BENCH_SYSTEMS: comma list of local,hoard,connector,s3fs,rclone,ceiling,soak (default all);
+// soak: the mount's peak RSS under a soak against its memory budget (mount-memory.ts).
 // HOARD_BENCH_KEEP=1 keeps the work dir (mount logs under <work>/logs) after the run.
 // HOARD_BENCH_S3_TRACE=1 also logs every S3 request to <work>/logs/s3-requests.log (implies KEEP).
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { benchContent } from './content.js';
 import { cleanupAll, cleanupAllSync, logTail, mountCeiling, mountHoard, mountRclone, mountS3fs, type BenchMount, type S3Target } from './mounts.js';
 import { dropPageCache, mibPerSec, readBig, readMany, type Pass } from './readers.js';
+import { mountMemorySoak, type SoakFigures } from './mount-memory.js';
 import { benchRing } from './ring.js';
 import { diffCounts, startCountingS3, totalRequests, type CountingS3, type S3Counts } from './s3.js';
 import { workerReadFigures } from './worker-read.js';
@@ -24,7 +26,7 @@ const BIG = Number(process.env.HOARD_BENCH_BIG_MIB ?? 256) * 2 ** 20;
 const SMALL_N = Number(process.env.HOARD_BENCH_SMALL_FILES ?? 2000);
 const SMALL = Number(process.env.HOARD_BENCH_SMALL_KIB ?? 64) * 1024;
 
-const SYSTEMS = ['local', 'hoard', 'connector', 's3fs', 'rclone', 'ceiling'] as const;
+const SYSTEMS = ['local', 'hoard', 'connector', 's3fs', 'rclone', 'ceiling', 'soak'] as const;
 const CONNECTOR = 'hoard S3 connector alone';
 type System = (typeof SYSTEMS)[number];
 
@@ -281,6 +283,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
 
   const rows: Row[] = [];
+  let soak: SoakFigures | undefined;
   try {
     await mkdir(join(work, 'logs'), { recursive: true });
     traceFile = traceS3 ? join(work, 'logs', 's3-requests.log') : undefined;
@@ -303,6 +306,10 @@ async function main(): Promise<void> {
     if (systems.has('s3fs')) await runSystem(rows, server, 's3fs', () => mountS3fs(work, s3), [COLD, DROPPED, PAGE]);
     if (systems.has('rclone')) await runSystem(rows, server, 'rclone', () => mountRclone(work, s3), [COLD, DROPPED, PAGE]);
     if (systems.has('ceiling')) await runSystem(rows, server, 'fuse ceiling', () => mountCeiling(work, BIG, SMALL_N, SMALL), [DROPPED, PAGE]);
+    if (systems.has('soak')) {
+      checkInterrupted();
+      soak = await mountMemorySoak(work, s3, log);
+    }
   } catch (err) {
     // Whatever failed after a signal failed because of the cleanup; the signal handler exits.
     if (err instanceof Interrupted || interrupted) return new Promise(() => undefined);
@@ -316,6 +323,12 @@ async function main(): Promise<void> {
   console.log(
     '\nS3 requests: what the system asked the S3 server for since its previous row (the first row of a system includes mounting, a page-cache row includes its untimed prime read); "other" includes PUTs. Small-file times include listing the folder.',
   );
+  if (soak) {
+    console.log(`\n## Mount memory (soak: 2 workers with ${soak.cacheMiB} MiB of cache for ${soak.dataMiB} MiB of data, 4 readers, ${soak.seconds} s, ${soak.filesRead} files / ${soak.mibRead.toFixed(0)} MiB read)\n`);
+    console.log('| figure | measured | budget | met |\n|---|---:|---:|---|');
+    console.log(`| hoard mount RSS, peak | ${soak.peakRssMiB.toFixed(0)} MiB | <= ${soak.budgetMiB.toFixed(0)} MiB | ${soak.peakRssMiB <= soak.budgetMiB ? 'yes' : 'NO'} |`);
+    console.log(`| hoard mount RSS, first 10 s / at the end | ${soak.earlyRssMiB.toFixed(0)} / ${soak.endRssMiB.toFixed(0)} MiB | - | - |`);
+  }
   console.log('\n## Targets (ratios from the table above)\n');
   console.log(ratios(rows));
   checkInterrupted();

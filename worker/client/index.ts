@@ -11,9 +11,9 @@ import { WorkerPool } from './pool.js';
 import { ReadAhead, type FileRef } from './readahead.js';
 import { ShortCircuitReader } from './short-circuit.js';
 import { TtlCache } from './ttl-cache.js';
-import type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
+import type { ClientMemory, DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
 
-export type { DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
+export type { ClientMemory, DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
 export { HashRing } from './ring.js';
 export { parseMember, type Member } from './membership.js';
 
@@ -188,6 +188,16 @@ class HoardClient implements DataClient {
     return entries.slice();
   }
 
+  memory(): ClientMemory {
+    return {
+      readAheadBytes: this.readAhead.bufferedBytes,
+      readAheadSpareBytes: this.readAhead.spareBytes,
+      statEntries: this.statCache.size,
+      listEntries: this.listCache.size,
+      shortCircuitNames: this.local?.namesRemembered ?? 0,
+    };
+  }
+
   peekStat(path: string): FileInfo | undefined {
     return this.statCache.peek(normalizePath(path));
   }
@@ -252,7 +262,12 @@ class HoardClient implements DataClient {
       parts.push(this.readBlock(file, block, at, segEnd - at, seg));
       at = segEnd;
     }
-    const bufs = await Promise.all(parts);
+    // Every part must have stopped writing into `out` before the range settles, failed or not:
+    // its buffer is then reused (readahead.ts).
+    const settled = await Promise.allSettled(parts);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const bufs = settled.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
     if (!out) return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, length);
     let at = 0;
     for (const b of bufs) {

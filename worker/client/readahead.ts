@@ -50,7 +50,9 @@ const MAX_STREAMS = 256;
 const MAX_PIECE = 4 * 1024 * 1024;
 const MIN_PIECE = 128 * 1024;
 /** Spare piece buffers kept for reuse: large Buffers are costly to allocate and collect. */
-const POOL_LIMIT = 16;
+export const POOL_LIMIT = 16;
+/** The largest read-ahead piece: the spare pool holds at most POOL_LIMIT of them. */
+export const MAX_PIECE_BYTES = MAX_PIECE;
 
 export class ReadAhead {
   private readonly streams = new Map<string, Stream>();
@@ -70,6 +72,11 @@ export class ReadAhead {
   /** Bytes currently held or in flight (for tests and metrics). */
   get bufferedBytes(): number {
     return this.buffered;
+  }
+
+  /** Bytes of spare piece buffers kept for reuse (at most POOL_LIMIT pieces). */
+  get spareBytes(): number {
+    return this.pool.length * this.pieceBytes;
   }
 
   /** The bytes [offset, offset+length) as a new Buffer. */
@@ -244,10 +251,11 @@ export class ReadAhead {
   /** A dropped piece's buffer goes back to the pool once its fetch settled and nobody copies from it. */
   private recycle(p: Piece): void {
     if (p.readers > 0) return;
-    // The fetch may still be writing into the buffer: wait for it to settle first. A failed fetch
-    // (a timeout, say) may not have stopped writing, so its buffer is left to the collector.
+    // The fetch may still be writing into the buffer: wait for it to settle first. A settled
+    // fetch, failed or not, writes no more (the client waits for every part of a range), so
+    // the buffer is reused rather than left to pile up for the collector.
     void p.promise.then(() => {
-      if (p.recycled || !p.ok || p.readers > 0 || this.pool.length >= POOL_LIMIT) return;
+      if (p.recycled || p.readers > 0 || this.pool.length >= POOL_LIMIT) return;
       p.recycled = true;
       this.pool.push(p.buf);
     });

@@ -38,6 +38,11 @@ export class ShortCircuitReader {
     this.thread = new PageReadThread(logger);
   }
 
+  /** Page file names remembered (at most MAX_NAMES). */
+  get namesRemembered(): number {
+    return this.names.size;
+  }
+
   async close(): Promise<void> {
     await this.thread.close();
   }

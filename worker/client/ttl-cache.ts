@@ -37,6 +37,11 @@ export class TtlCache<V> {
     return p;
   }
 
+  /** Answers held (bounded by maxEntries). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** A fresh cached value, without loading (a cached error counts as absent). */
   peek(key: string): V | undefined {
     const hit = this.entries.get(key);

@@ -46,6 +46,17 @@ export interface WorkerStats {
   shortCircuit?: { dir: string; token: string; pageSize: number };
 }
 
+/** What a client holds in memory right now, by bounded part (csi/fuse/memory-budget.ts). */
+export interface ClientMemory {
+  /** Read-ahead pieces held or being filled (at most readAheadBufferBytes). */
+  readAheadBytes: number;
+  /** Spare piece buffers kept for reuse (at most 16 pieces). */
+  readAheadSpareBytes: number;
+  statEntries: number;
+  listEntries: number;
+  shortCircuitNames: number;
+}
+
 /**
  * Errors are HoardError: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE (no worker and no UFS
  * answered), DEADLINE_EXCEEDED, FAILED_PRECONDITION (file changed under a reader).
@@ -65,5 +76,7 @@ export interface DataClient {
   readInto(path: string, offset: number, dest: Buffer, length: number, info?: FileInfo): number | Promise<number>;
   load(paths: string[], opts: LoadOptions, onProgress: (p: LoadProgress) => void): Promise<LoadProgress>;
   stats(): Promise<WorkerStats[]>;
+  /** What the client holds in memory (read-ahead, metadata), for the mount's memory budget. */
+  memory(): ClientMemory;
   close(): Promise<void>;
 }
