@@ -1,3 +1,4 @@
+import { errorCodeOf } from './errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { UfsEntry } from '../ufs/types.js';
 import type { WireLoadProgress } from './proto.js';
@@ -40,6 +41,8 @@ interface Task {
 }
 
 const MAX_FAILED_PATHS = 16;
+/** Failures logged one by one; the rest go into the summary at the end. */
+const FAILURES_LOGGED = 10;
 /** Discovered-but-not-started files kept in memory; the directory walk pauses beyond it. */
 const MAX_BACKLOG = 10_000;
 /** One reader.load call covers at most this much, so progress and cancellation stay responsive. */
@@ -64,11 +67,16 @@ export async function runLoad(deps: LoadDeps, plan: LoadPlan, opts: LoadRunOptio
     for (const f of w) f();
   };
 
+  const failureCodes = new Map<string, number>();
   const fail = (path: string, err: unknown): void => {
     p.failures++;
     p.failedPaths.push(path);
     if (p.failedPaths.length > MAX_FAILED_PATHS) p.failedPaths.shift();
-    deps.logger.warn({ path, err: err instanceof Error ? err.message : String(err) }, 'load: path failed');
+    const code = errorCodeOf(err);
+    failureCodes.set(code, (failureCodes.get(code) ?? 0) + 1);
+    // A load of 100,000 missing paths must not write 100,000 warnings: the first few, then a summary.
+    const level = p.failures <= FAILURES_LOGGED ? 'warn' : 'debug';
+    deps.logger[level]({ path, code, err: err instanceof Error ? err.message : String(err) }, 'load: path failed');
   };
 
   const enqueue = async (info: UfsEntry, offset: number, length: number): Promise<void> => {
@@ -179,6 +187,12 @@ export async function runLoad(deps: LoadDeps, plan: LoadPlan, opts: LoadRunOptio
   }
   p.current = '';
   p.done = true;
+  if (p.failures > FAILURES_LOGGED) {
+    deps.logger.warn(
+      { failures: p.failures, byCode: Object.fromEntries(failureCodes), lastFailedPaths: p.failedPaths },
+      `load: ${p.failures} paths failed (the first ${FAILURES_LOGGED} were logged one by one)`,
+    );
+  }
   report();
   return { ...p, failedPaths: [...p.failedPaths] };
 }

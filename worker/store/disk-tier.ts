@@ -92,7 +92,9 @@ export class DiskTier implements Watermarks {
     }
     const data = decodePage(file, key);
     if (typeof data === 'string') {
-      this.events.corrupt(this.label, key, data);
+      // Concurrent readers of one damaged page all see the damage: only the one that drops the
+      // page reports it, so each bad page counts once.
+      if (this.index.get(key) === entry) this.events.corrupt(this.label, key, data);
       this.dropEntry(key, entry, true);
       return undefined;
     }
