@@ -14,6 +14,7 @@ import { LeaderElector } from './runtime/leader.js';
 import { WorkQueue } from './runtime/queue.js';
 import { GrpcStatsSource } from './stats/grpc-source.js';
 import type { StatsSource } from './stats/source.js';
+import { startWebhook, type RunningWebhook, type WebhookOptions } from './webhook/index.js';
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -28,10 +29,13 @@ export interface OperatorOptions {
   /** Reconcile only these namespaces (watches are namespaced); undefined = the whole cluster. */
   namespaces?: string[];
   log?: Logger;
+  /** Serve the mutating admission webhook (every replica serves; the leader keeps its certificate). */
+  webhook?: Omit<WebhookOptions, 'kubeConfig' | 'isLeader' | 'log' | 'event'>;
 }
 
 export interface RunningOperator {
   isLeader(): boolean;
+  webhook?: RunningWebhook;
   stop(): Promise<void>;
 }
 
@@ -120,9 +124,21 @@ export function startOperator(o: OperatorOptions): RunningOperator {
     elector.start();
   }
 
+  const webhook = o.webhook
+    ? startWebhook({
+        ...o.webhook,
+        kubeConfig: o.kubeConfig,
+        isLeader: () => (elector ? elector.isLeader : true),
+        log: log.child({ component: 'webhook' }),
+        event: (secret, type, reason, message) => events.record(secret as never, type, reason, message),
+      })
+    : undefined;
+
   return {
     isLeader: () => (elector ? elector.isLeader : true),
+    webhook,
     async stop() {
+      await webhook?.stop();
       await elector?.stop();
       await stopControllers();
       await stats.close();

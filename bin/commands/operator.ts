@@ -36,6 +36,14 @@ export function leaseFor(namespaces: string[] | undefined, leaseNamespace?: stri
   return { namespace: leaseNamespace ?? process.env.POD_NAMESPACE ?? scope?.[0] ?? 'default', name };
 }
 
+function port(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 65535) throw new Error(`${flag}: "${v}" must be a TCP port from 1 to 65535, e.g. ${flag}=9443`);
+    return n;
+  };
+}
+
 /** `hoard operator`: the Dataset/CacheRuntime/DataLoad controllers, one leader among replicas. */
 export function operatorCommand(): Command {
   return new Command('operator')
@@ -61,6 +69,13 @@ export function operatorCommand(): Command {
       (v: string, prev: Map<string, string[]>) => parseEndpointOverride(v, prev),
       new Map<string, string[]>(),
     )
+    .option('--webhook-port <port>', 'serve the mutating admission webhook (adds mountPropagation: HostToContainer to Hoard volume mounts) over HTTPS on this port; off when not set', port('--webhook-port'))
+    .option('--webhook-host <address>', 'address the webhook listens on', '0.0.0.0')
+    .option('--webhook-namespace <ns>', 'namespace of the webhook Service and its certificate Secret', process.env.POD_NAMESPACE ?? 'default')
+    .option('--webhook-service <name>', 'Service the API server calls; the serving certificate is issued for <name>.<namespace>.svc', 'hoard-webhook')
+    .option('--webhook-secret <name>', 'Secret (kubernetes.io/tls) holding the webhook CA and serving certificate; created and renewed by the leader', 'hoard-webhook-tls')
+    .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle the leader keeps equal to the CA', 'hoard-webhook')
+    .option('--webhook-cert-check-interval <ms>', 'how often the certificate is checked, renewed when due (leader) and reloaded (every replica)', positiveMs('--webhook-cert-check-interval'), 60_000)
     .action(async (opts) => {
       const log = createLogger('operator');
       const running = startOperator({
@@ -73,8 +88,20 @@ export function operatorCommand(): Command {
         namespaces: opts.namespaces,
         leaderElection: opts.leaderElect ? { ...leaseFor(opts.namespaces, opts.leaseNamespace, opts.leaseName), identity: opts.identity, leaseDurationMs: opts.leaseDuration } : false,
         log,
+        webhook: opts.webhookPort
+          ? {
+              port: opts.webhookPort,
+              host: opts.webhookHost,
+              namespace: opts.webhookNamespace,
+              serviceName: opts.webhookService,
+              secretName: opts.webhookSecret,
+              configName: opts.webhookConfig,
+              clusterDomain: opts.clusterDomain,
+              certCheckIntervalMs: opts.webhookCertCheckInterval,
+            }
+          : undefined,
       });
-      process.stdout.write(`${JSON.stringify({ event: 'started', pid: process.pid, leaderElection: Boolean(opts.leaderElect) })}\n`);
+      process.stdout.write(`${JSON.stringify({ event: 'started', pid: process.pid, leaderElection: Boolean(opts.leaderElect), webhookPort: opts.webhookPort ?? null })}\n`);
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
           log.info({ signal }, 'stopping');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { registerAdmissionConfigValidation } from './admission-config.js';
 import { registerBuiltins } from './builtins.js';
 import { CrdController } from './crds.js';
 import { enforceImmutableFields } from './immutable.js';
@@ -12,6 +13,7 @@ import { Kubelet, type KubeletOptions } from './kubelet.js';
 import { Objects } from './objects.js';
 import { Registry } from './registry.js';
 import { Router } from './router.js';
+import { registerSecretValidation } from './secrets.js';
 import { Store } from './store.js';
 
 export type { JobContext, KubeletOptions } from './kubelet.js';
@@ -65,6 +67,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   new GarbageCollector(store);
   new CrdController(store, registry);
   enforceImmutableFields(store, registry);
+  registerSecretValidation(store);
+  registerAdmissionConfigValidation(store);
   const nsRt = registry.lookup('', 'v1', 'namespaces')!;
   for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) store.create(nsRt, undefined, { metadata: { name: ns } });
   const kubelet = opts.kubelet ? new Kubelet(store, opts.kubelet === true ? {} : opts.kubelet) : undefined;
