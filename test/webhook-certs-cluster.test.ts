@@ -139,6 +139,18 @@ describe('webhook certificate managed by the operator', () => {
     for (const r of replicas) await waitUntil(async () => (await served(r.port, bundle.join(''))) === fingerprint(renewed.cert), 20_000, `replica on ${r.port} reloaded`);
   });
 
+  it('replaces a Secret someone recreated with another type and garbage in it', async () => {
+    await core.deleteNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+    await core.createNamespacedSecret({ namespace: OPERATOR_NS, body: { metadata: { name: SECRET }, type: 'Opaque', stringData: { 'tls.crt': 'garbage' } } });
+    const fixed = await waitUntil(async () => {
+      const s = await readSecret();
+      return s.type === 'kubernetes.io/tls' ? s : undefined;
+    }, 20_000, 'Secret recreated as kubernetes.io/tls');
+    const certs = certsFromSecret(fixed)!;
+    await waitUntil(async () => (await caBundleOf()) === certs.caBundle, 20_000, 'caBundle follows');
+    for (const r of replicas) await waitUntil(async () => (await served(r.port, certs.caBundle)) === fingerprint(certs.cert), 20_000, `replica on ${r.port} reloaded`);
+  });
+
   it('uninstalling the webhook configuration garbage-collects the Secret', async () => {
     await Promise.all(replicas.splice(0).map((r) => r.proc.kill('SIGKILL')));
     await admission.deleteMutatingWebhookConfiguration({ name: CONFIG });

@@ -1,6 +1,6 @@
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1MutatingWebhookConfiguration, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apply } from '../kube/apply.js';
+import { isSubset } from '../kube/compare.js';
 import { describeError, isNotFound } from '../kube/errors.js';
 import { planCerts, type CertPolicy, type WebhookCerts } from './cert-plan.js';
 import type { JsonPatchOp } from './review.js';
@@ -28,6 +28,9 @@ export function certsFromSecret(s: V1Secret | undefined): WebhookCerts | undefin
   if (!d) return undefined;
   return { cert: unb64(d[SECRET_KEYS.cert]), key: unb64(d[SECRET_KEYS.key]), caBundle: unb64(d[SECRET_KEYS.caBundle]), caKey: unb64(d[SECRET_KEYS.caKey]) };
 }
+
+const sameData = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
 /** The Secret as it should be: owned by the webhook configuration so uninstalling removes it. */
 export function buildCertSecret(o: Pick<CertSecretOptions, 'namespace' | 'secretName'>, certs: WebhookCerts, owner?: V1MutatingWebhookConfiguration): V1Secret {
@@ -103,14 +106,7 @@ export class CertSecretReconciler {
     const existing = await this.readSecret();
     const plan = await planCerts(certsFromSecret(existing), this.o.policy, now);
     const desired = buildCertSecret(this.o, plan.certs, config);
-    const { object, action } = await apply(
-      {
-        read: () => this.core.readNamespacedSecret({ name: this.o.secretName, namespace: this.o.namespace }),
-        create: (body) => this.core.createNamespacedSecret({ namespace: this.o.namespace, body }),
-        replace: (body) => this.core.replaceNamespacedSecret({ name: this.o.secretName, namespace: this.o.namespace, body }),
-      },
-      desired,
-    );
+    const { object, action } = await this.write(existing, desired);
     if (plan.changed) {
       const message = `webhook certificate ${existing ? 'renewed' : 'created'}: ${plan.reason}`;
       this.o.log.info({ secret: `${this.o.namespace}/${this.o.secretName}`, action }, message);
@@ -118,6 +114,33 @@ export class CertSecretReconciler {
     }
     if (config) await this.patchCaBundle(config, plan.certs.caBundle);
     return plan.certs;
+  }
+
+  /**
+   * Write the Secret only over the version the plan was made from: a create that finds one, or a
+   * replace that finds a newer one, fails with 409 and the next check plans again from what is
+   * there. (Re-reading and overwriting would undo a rotation someone else just made.)
+   */
+  private async write(existing: V1Secret | undefined, desired: V1Secret): Promise<{ object: V1Secret; action: 'created' | 'updated' | 'unchanged' }> {
+    const { namespace, secretName: name } = this.o;
+    if (!existing) return { object: await this.core.createNamespacedSecret({ namespace, body: desired }), action: 'created' };
+    const md = existing.metadata ?? {};
+    const same =
+      existing.type === desired.type &&
+      sameData(desired.data, existing.data) &&
+      isSubset(desired.metadata?.labels, md.labels) &&
+      isSubset(desired.metadata?.ownerReferences ?? [], md.ownerReferences ?? []);
+    if (same) return { object: existing, action: 'unchanged' };
+    if (existing.type !== desired.type) {
+      // type is immutable: replace the object, on the condition that it is still the one we read.
+      await this.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { resourceVersion: md.resourceVersion } } });
+      return { object: await this.core.createNamespacedSecret({ namespace, body: desired }), action: 'created' };
+    }
+    const body: V1Secret = {
+      ...desired,
+      metadata: { ...md, labels: { ...md.labels, ...desired.metadata?.labels }, ownerReferences: desired.metadata?.ownerReferences ?? md.ownerReferences },
+    };
+    return { object: await this.core.replaceNamespacedSecret({ name, namespace, body }), action: 'updated' };
   }
 
   private async readConfig(): Promise<V1MutatingWebhookConfiguration | undefined> {
