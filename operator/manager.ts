@@ -1,6 +1,7 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../lib/log.js';
+import { MOUNT_POD_LABELS, MOUNT_POD_SELECTOR } from '../lib/mount-pod-labels.js';
 import { GROUP, PLURALS, VERSION } from './api/types.js';
 import type { BuildContext } from './builders/context.js';
 import { DATALOAD_LABEL } from './builders/loader-job.js';
@@ -99,6 +100,18 @@ export function startOperator(o: OperatorOptions): RunningOperator {
         }, enqueueDataload, log),
       ];
     });
+    // Mount pods of the CSI node plugin (its namespace): status.fuse follows their state. Only a
+    // cluster-wide operator may watch them; a namespaced one reads them at each reconcile if allowed.
+    if (scopes[0] === undefined) {
+      watches.push(startWatch<Obj>(k, {
+        name: 'mount-pods', path: '/api/v1/pods', labelSelector: MOUNT_POD_SELECTOR,
+        list: () => k.core.listPodForAllNamespaces({ labelSelector: MOUNT_POD_SELECTOR }),
+        keys: (p) => {
+          const l = p.metadata?.labels ?? {};
+          return l[MOUNT_POD_LABELS.datasetNamespace] && l[MOUNT_POD_LABELS.instance] ? [`${l[MOUNT_POD_LABELS.datasetNamespace]}/${l[MOUNT_POD_LABELS.instance]}`] : [];
+        },
+      }, enqueueDataset, log));
+    }
     log.info({ concurrency, namespaces: o.namespaces ?? 'all' }, 'controllers started');
   };
   const stopControllers = async () => {

@@ -1,21 +1,13 @@
 import type { V1Pod, V1ResourceRequirements, V1Secret } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { MOUNT_POD_COMPONENT, MOUNT_POD_LABELS as LABELS, MOUNT_POD_SELECTOR } from '../../lib/mount-pod-labels.js';
 import type { MountSpec } from '../../lib/mounts.js';
 import type { VolumeConfig } from '../server/validation.js';
 import { mountArgs } from './fuse-process.js';
 
 /** Where the mount pod finds its volume Secret (mount table + credential files). */
 export const MOUNT_POD_SECRET_DIR = '/etc/hoard/volume';
-export const MOUNT_POD_COMPONENT = 'fuse';
-export const LABELS = {
-  name: 'app.kubernetes.io/name',
-  component: 'app.kubernetes.io/component',
-  instance: 'app.kubernetes.io/instance',
-  datasetNamespace: 'data.hoard.dev/dataset-namespace',
-  volume: 'data.hoard.dev/volume',
-  node: 'data.hoard.dev/node',
-} as const;
 export const VOLUME_ID_ANNOTATION = 'data.hoard.dev/volume-id';
 /** Where the plugin binds the pod's mount: a stray pod whose staging path is not bound to it is garbage. */
 export const STAGING_PATH_ANNOTATION = 'data.hoard.dev/staging-path';
@@ -44,7 +36,7 @@ export function mountPodName(volumeId: string, nodeName: string): string {
 
 /** Labels selecting this node's mount pods (the plugin's adopt / garbage-collect query). */
 export function nodeSelector(nodeName: string): string {
-  return `${LABELS.name}=hoard,${LABELS.component}=${MOUNT_POD_COMPONENT},${LABELS.node}=${labelValue(nodeName)}`;
+  return `${MOUNT_POD_SELECTOR},${LABELS.node}=${labelValue(nodeName)}`;
 }
 
 export interface MountPodInput {

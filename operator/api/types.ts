@@ -94,11 +94,24 @@ export interface DatasetStatus {
     hitRatio?: string;
   };
   workers?: { desired: number; ready: number };
+  /** The FUSE mount pods serving the Dataset, one per node that mounts it. */
+  fuse?: FuseMountStatus[];
   pvc?: string;
   pv?: string;
   storageClass?: string;
   sharedVolumes?: SharedVolume[];
   conditions?: Condition[];
+}
+
+export interface FuseMountStatus {
+  node: string;
+  /** namespace/name of the mount pod. */
+  pod: string;
+  phase?: string;
+  ready?: boolean;
+  restarts?: number;
+  image?: string;
+  lastTermination?: string;
 }
 
 export interface Dataset {

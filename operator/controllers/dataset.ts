@@ -1,5 +1,6 @@
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
+import { datasetMountPodSelector } from '../../lib/mount-pod-labels.js';
 import type { CacheRuntime, CacheRuntimeStatus, Condition, Dataset, DatasetStatus } from '../api/types.js';
 import { FINALIZER } from '../api/types.js';
 import { validateDatasetSpec, validateRuntimeSpec } from '../api/validate.js';
@@ -18,6 +19,7 @@ import { changedConditions, getCondition, removeCondition, setCondition, type Co
 import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
 import { applyStats } from './dataset-status.js';
+import { fuseStatus } from './fuse-status.js';
 import { checkSecrets } from './secrets.js';
 import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
 import { describeUnready, unreadyPods } from './worker-diagnosis.js';
@@ -126,6 +128,7 @@ export class DatasetController {
     status.workers = { desired, ready };
     status.pvc = names.pvc(name);
     status.pv = names.pv(namespace, name);
+    await this.foldMountPods(namespace, name, status);
     await this.foldSharing(ds, status);
     const workersOk = desired > 0 && ready >= desired;
     const why = workersOk || desired === 0 ? '' : await this.whyNotReady(namespace, name, desired);
@@ -200,6 +203,18 @@ export class DatasetController {
       running.map((p) => ({ pod: p.metadata!.name!, ordinal: Number(p.metadata!.name!.slice(prefix.length)), podIP: p.status?.podIP })),
     ).catch(() => undefined)) ?? new Map<string, string>();
     return `; ${describeUnready(pods, reasons)}`;
+  }
+
+  /** status.fuse from the Dataset's mount pods (any namespace: they live in the CSI plugin's); kept as is when the list fails. */
+  private async foldMountPods(namespace: string, name: string, status: DatasetStatus): Promise<void> {
+    try {
+      const pods = await this.o.k.core.listPodForAllNamespaces({ labelSelector: datasetMountPodSelector(namespace, name) });
+      const fuse = fuseStatus(pods.items);
+      if (fuse.length > 0) status.fuse = fuse;
+      else delete status.fuse;
+    } catch (e) {
+      this.o.log.debug({ dataset: `${namespace}/${name}`, err: describeError(e) }, 'cannot list mount pods (namespaced RBAC?); status.fuse left as it was');
+    }
   }
 
   private async getRuntime(namespace: string, name: string): Promise<CacheRuntime | undefined> {
