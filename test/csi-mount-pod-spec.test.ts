@@ -46,6 +46,7 @@ describe('mount pod spec', () => {
     const c = pod.spec!.containers[0]!;
     expect(c.image).toBe('ghcr.io/hoard-dev/hoard:0.2.0');
     expect(c.securityContext!.privileged).toBe(true);
+    expect(c.terminationMessagePolicy).toBe('FallbackToLogsOnError');
     expect(c.resources).toEqual(input.resources);
     expect(c.command).toEqual(['hoard']);
     expect(c.args!.slice(0, 2)).toEqual(['mount', fsDir(input.hostDir)]);

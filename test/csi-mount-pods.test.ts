@@ -169,7 +169,7 @@ describe('CSI node plugin, pod mode', () => {
     const pid = api.kubelet!.processes!.pidOf(NS, name)!;
     process.kill(pid, 'SIGKILL');
     const file = join(target('pod-1'), 'data', 'big.bin');
-    const hash = await waitFor(() => sha(file), 20_000, 'published target readable again').catch((err: Error) => {
+    const hash = await waitFor(() => sha(file), 45_000, 'published target readable again').catch((err: Error) => {
       throw new Error(`${err.message}\nplugin log:\n${pluginLog()}`);
     });
     expect(hash).toBe(bigHash);
@@ -179,7 +179,7 @@ describe('CSI node plugin, pod mode', () => {
     expect(now.status.containerStatuses[0].restartCount).toBe(1);
     expect(now.status.containerStatuses[0].lastState.terminated.exitCode).toBe(137);
     expect(api.kubelet!.processes!.pidOf(NS, name)).not.toBe(pid);
-    await waitFor(async () => events('FuseRecovered').length >= 2, 5000, 'FuseRecovered events');
+    await waitFor(async () => events('FuseRecovered').length >= 2, 10_000, 'FuseRecovered events');
     const kinds = (reason: string) => events(reason).map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}`).sort();
     expect(kinds('FuseRecovered')).toEqual(['Dataset/demo', `Pod/${name}`]);
     expect(events('FuseRecovered').find((e) => e.involvedObject.kind === 'Dataset')!.involvedObject.uid).toBe(api.objects.get({ apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', namespace: 'ml', name: 'demo' })!.metadata.uid);
@@ -191,8 +191,8 @@ describe('CSI node plugin, pod mode', () => {
   it('a deleted mount pod is created again and the volume re-bound', async () => {
     const [p] = fusePods();
     api.objects.delete({ apiVersion: 'v1', kind: 'Pod', namespace: NS, name: p!.metadata.name });
-    await waitFor(async () => fusePods().some((q) => q.metadata.uid !== p!.metadata.uid && q.status?.phase === 'Running'), 15_000, 'mount pod recreated');
-    expect(await waitFor(() => sha(join(target('pod-1'), 'data', 'big.bin')), 20_000, 'readable after recreation')).toBe(bigHash);
+    await waitFor(async () => fusePods().some((q) => q.metadata.uid !== p!.metadata.uid && q.status?.phase === 'Running'), 30_000, 'mount pod recreated');
+    expect(await waitFor(() => sha(join(target('pod-1'), 'data', 'big.bin')), 45_000, 'readable after recreation')).toBe(bigHash);
     // Recreated by this plugin: with today's image, and its Secret again (the old one went with the old pod).
     expect(fusePods()[0]!.spec.containers[0].image).toBe('hoard:v2');
     expect(api.objects.get({ apiVersion: 'v1', kind: 'Secret', namespace: NS, name: p!.metadata.name })).toBeDefined();
@@ -216,7 +216,7 @@ describe('CSI node plugin, pod mode', () => {
     });
     api.objects.create(stray as unknown as KObject);
     await restartPlugin('SIGTERM', 'hoard:v2');
-    await waitFor(async () => fusePods().length === 0, 10_000, 'stray mount pod deleted');
+    await waitFor(async () => fusePods().length === 0, 30_000, 'stray mount pod deleted');
     expect(plugin.logs()).toContain('deleting a mount pod no staged volume uses');
   });
 

@@ -114,6 +114,9 @@ export function buildMountPod(input: MountPodInput): V1Pod {
           command: ['hoard'],
           args,
           securityContext: { privileged: true },
+          // A crash's last log lines become lastState.terminated.message, which the plugin puts in
+          // its errors and Events: "exit 1" alone tells a user nothing.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           ...(input.resources ? { resources: input.resources } : {}),
           volumeMounts: [
             { name: 'mount-dir', mountPath: input.hostDir, mountPropagation: 'Bidirectional' },
