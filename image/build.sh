@@ -93,10 +93,18 @@ else
   pull=--pull=never
   [ "$base" = pull ] && pull=--pull=missing
   # --layers: an unchanged package-lock.json reuses the npm ci layer on the next build.
+  old=$("${bh[@]}" inspect --type image --format '{{.FromImageID}}' "$tag" 2>/dev/null || true)
   "${bh[@]}" build --isolation chroot "$pull" --layers "${secret[@]}" -t "$tag" -f Dockerfile .
-  # A storage of our own (--root) is pruned of images no tag names any more: with vfs every layer
-  # is a full copy, so each build would otherwise leave gigabytes behind. The default storage is
-  # the user's: left alone.
-  [ -z "$root" ] || "${bh[@]}" rmi --prune >/dev/null 2>&1 || true
+  # A storage of our own (--root) drops the image the tag named before. The build stage's
+  # intermediate images stay: they are the next build's cache (npm ci). With vfs every layer is a
+  # full copy, so past HOARD_IMAGE_STORAGE_MAX_MIB (default 20 GiB) everything no tag names goes.
+  # The default storage is the user's: left alone.
+  if [ -n "$root" ]; then
+    new=$("${bh[@]}" inspect --type image --format '{{.FromImageID}}' "$tag")
+    [ -z "$old" ] || [ "$old" = "$new" ] || "${bh[@]}" rmi "$old" >/dev/null 2>&1 || true
+    if [ "$(du -sm "$root/storage" | cut -f1)" -gt "${HOARD_IMAGE_STORAGE_MAX_MIB:-20480}" ]; then
+      "${bh[@]}" rmi --prune >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 echo "npm run image: built $tag with $engine in $(($(date +%s) - start)) s" >&2
