@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHoardError } from '../lib/errors.js';
-import type { MountTable } from '../lib/mounts.js';
 import { createClient, type DataClient } from '../worker/client/index.js';
-import { startS3Server } from './support/s3server.js';
+import { startS3Server, writeS3MountTable } from './support/s3server.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 
 const MiB = 1024 * 1024;
@@ -25,15 +24,7 @@ describe('client over S3 when the S3 server goes away', () => {
     s3 = await startS3Server({ buckets: ['ds'] });
     await s3.putObject('ds', 'set/cached.bin', cached);
     await s3.putObject('ds', 'set/uncached.bin', uncached);
-    const creds = join(dir, 'creds');
-    await mkdir(creds, { mode: 0o700 });
-    await writeFile(join(creds, 'accessKeyId'), s3.accessKeyId);
-    await writeFile(join(creds, 'secretAccessKey'), s3.secretAccessKey);
-    const mounts: MountTable = {
-      mounts: [{ name: 's3', uri: 's3://ds/set', options: { endpoint: s3.endpoint, region: 'us-east-1', pathStyle: 'true' }, credentialsDir: creds }],
-    };
-    const mountsFile = join(dir, 'mounts.json');
-    await writeFile(mountsFile, JSON.stringify(mounts));
+    const { mounts, mountsFile } = await writeS3MountTable(dir, s3);
     group = await startWorkers(2, { mountsFile, cacheRoot: join(dir, 'cache'), mem: '64Mi', pageSize: '256Ki' });
     client = createClient({ workers: group.addresses(), mounts, blockSize: 1 * MiB, timeoutMs: 5000 });
   });

@@ -3,16 +3,15 @@
 // be read as a mix of old and new pages: through a real FUSE mount, real workers and s3rver.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountHoardFs, type HoardMount } from '../csi/fuse/mount.js';
-import type { MountTable } from '../lib/mounts.js';
 import { createClient, type DataClient } from '../worker/client/index.js';
 import { forceUnmount, runBytes } from './fuse-helpers.js';
-import { startS3Server, type S3Server } from './support/s3server.js';
+import { startS3Server, writeS3MountTable, type S3Server } from './support/s3server.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 
 const MiB = 1024 * 1024;
@@ -31,15 +30,7 @@ describe('kernel page cache across an overwrite of the same size in the same sec
     mnt = join(dir, 'mnt');
     s3 = await startS3Server({ buckets: ['ds'] });
     await s3.putObject('ds', 'set/f.bin', randomBytes(SIZE));
-    const creds = join(dir, 'creds');
-    await mkdir(creds, { mode: 0o700 });
-    await writeFile(join(creds, 'accessKeyId'), s3.accessKeyId);
-    await writeFile(join(creds, 'secretAccessKey'), s3.secretAccessKey);
-    const mounts: MountTable = {
-      mounts: [{ name: 's3', uri: 's3://ds/set', options: { endpoint: s3.endpoint, region: 'us-east-1', pathStyle: 'true' }, credentialsDir: creds }],
-    };
-    const mountsFile = join(dir, 'mounts.json');
-    await writeFile(mountsFile, JSON.stringify(mounts));
+    const { mountsFile } = await writeS3MountTable(dir, s3);
     // No metadata caching anywhere, so every open sees the object as it is now: the only cache
     // left to get it wrong is the kernel's.
     group = await startWorkers(1, { mountsFile, cacheRoot: join(dir, 'cache'), mem: '64Mi', disk: '0', pageSize: '256Ki', args: ['--meta-ttl', '0s'] });

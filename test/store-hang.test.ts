@@ -3,16 +3,15 @@
 // naming the store within the worker's --store-timeout, no worker is marked down, and once the
 // store resumes everything reads again without a restart.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Errno, errnoFor } from '../csi/fuse/errno.js';
-import type { MountTable } from '../lib/mounts.js';
 import { createClient, type DataClient, type FileInfo } from '../worker/client/index.js';
-import { startS3Server, type S3Server } from './support/s3server.js';
+import { startS3Server, writeS3MountTable, type S3Server } from './support/s3server.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 
 const MiB = 1024 * 1024;
@@ -35,15 +34,7 @@ describe('a hung under-storage', () => {
     s3 = await startS3Server({ buckets: ['ds'] });
     for (const [i, b] of cached.entries()) await s3.putObject('ds', `set/c${i}.bin`, b);
     for (const [i, b] of uncached.entries()) await s3.putObject('ds', `set/u${i}.bin`, b);
-    const creds = join(dir, 'creds');
-    await mkdir(creds, { mode: 0o700 });
-    await writeFile(join(creds, 'accessKeyId'), s3.accessKeyId);
-    await writeFile(join(creds, 'secretAccessKey'), s3.secretAccessKey);
-    const mounts: MountTable = {
-      mounts: [{ name: 's3', uri: 's3://ds/set', options: { endpoint: s3.endpoint, region: 'us-east-1', pathStyle: 'true' }, credentialsDir: creds }],
-    };
-    const mountsFile = join(dir, 'mounts.json');
-    await writeFile(mountsFile, JSON.stringify(mounts));
+    const { mounts, mountsFile } = await writeS3MountTable(dir, s3);
     // 4 MiB of memory per worker for ~8 MiB of cached data each: half of it lives on the disk tier.
     group = await startWorkers(2, { mountsFile, cacheRoot: join(dir, 'cache'), mem: '4Mi', disk: '64Mi', pageSize: '256Ki', args: ['--store-timeout', `${STORE_TIMEOUT_MS}ms`] });
     const sink = new Writable({

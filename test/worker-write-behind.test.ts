@@ -2,14 +2,13 @@
 // background, so a worker that is SIGKILLed and restarted serves what it held as hits, without
 // asking the under-storage again (requests counted on the S3 server's side).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MountTable } from '../lib/mounts.js';
 import { createClient, type DataClient, type FileInfo } from '../worker/client/index.js';
-import { startS3Server, type S3Server } from './support/s3server.js';
+import { startS3Server, writeS3MountTable, type S3Server } from './support/s3server.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 
 const KiB = 1024;
@@ -53,15 +52,7 @@ describe('write-behind to the disk tier', () => {
     s3 = await startS3Server({ buckets: ['ds'] });
     for (const [i, b] of files.entries()) await s3.putObject('ds', `set/f${i}.bin`, b);
     proxy = await countingProxy(s3.port);
-    const creds = join(dir, 'creds');
-    await mkdir(creds, { mode: 0o700 });
-    await writeFile(join(creds, 'accessKeyId'), s3.accessKeyId);
-    await writeFile(join(creds, 'secretAccessKey'), s3.secretAccessKey);
-    const mounts: MountTable = {
-      mounts: [{ name: 's3', uri: 's3://ds/set', options: { endpoint: `http://127.0.0.1:${proxy.port}`, region: 'us-east-1', pathStyle: 'true' }, credentialsDir: creds }],
-    };
-    const mountsFile = join(dir, 'mounts.json');
-    await writeFile(mountsFile, JSON.stringify(mounts));
+    const { mountsFile } = await writeS3MountTable(dir, s3, { endpoint: `http://127.0.0.1:${proxy.port}` });
     // The heap memory tier holds the whole dataset: nothing is ever evicted down to disk.
     group = await startWorkers(1, { mountsFile, cacheRoot: join(dir, 'cache'), mem: '64Mi', disk: '256Mi', pageSize: '256Ki' });
   });

@@ -1,10 +1,11 @@
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MountTable } from '../../lib/mounts.js';
 import { packageRoot } from '../../lib/root.js';
 
 export interface S3Server {
@@ -191,4 +192,25 @@ async function killChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Writes a one-mount table `s3 -> s3://<bucket>/<prefix>` for workers, with the server's keys as
+ * credential files in `<dir>/creds` (never in the table), and returns the table and its file.
+ */
+export async function writeS3MountTable(
+  dir: string,
+  s3: S3Server,
+  opts: { uri?: string; endpoint?: string } = {},
+): Promise<{ mounts: MountTable; mountsFile: string }> {
+  const creds = join(dir, 'creds');
+  await mkdir(creds, { mode: 0o700 });
+  await writeFile(join(creds, 'accessKeyId'), s3.accessKeyId);
+  await writeFile(join(creds, 'secretAccessKey'), s3.secretAccessKey);
+  const mounts: MountTable = {
+    mounts: [{ name: 's3', uri: opts.uri ?? 's3://ds/set', options: { endpoint: opts.endpoint ?? s3.endpoint, region: 'us-east-1', pathStyle: 'true' }, credentialsDir: creds }],
+  };
+  const mountsFile = join(dir, 'mounts.json');
+  await writeFile(mountsFile, JSON.stringify(mounts));
+  return { mounts, mountsFile };
 }
