@@ -7,7 +7,7 @@ import { getTestCluster, type TestCluster } from './support/kube.js';
 import { startWorkers, type WorkerGroup } from './support/workers.js';
 import { startOperator, type RunningOperator } from '../operator/manager.js';
 import { createLogger } from '../lib/log.js';
-import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testImage, testNamespace, waitUntil } from './operator/harness.js';
+import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testImage, testNamespace, updateSpec, waitUntil } from './operator/harness.js';
 
 let NS: string;
 let cluster: TestCluster;
@@ -113,10 +113,7 @@ describe('Dataset + CacheRuntime', () => {
 
   it('scales and changes tiers in place (same StatefulSet uid)', async () => {
     const before = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
-    const r = await get('cacheruntimes', 'imagenet');
-    r.spec.replicas = 3;
-    r.spec.tieredStore.levels = [{ medium: 'MEM', quota: '128Mi' }];
-    await custom.replaceNamespacedCustomObject({ ...GVR('cacheruntimes', NS), name: 'imagenet', body: r });
+    await updateSpec(custom, 'cacheruntimes', NS, 'imagenet', (spec) => ({ ...spec, replicas: 3, tieredStore: { ...spec.tieredStore, levels: [{ medium: 'MEM', quota: '128Mi' }] } }));
     const after = await waitUntil(async () => {
       const s = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
       return s.spec!.replicas === 3 && s.spec!.template.spec!.containers[0].args!.includes('MEM:/cache/mem0:128Mi') ? s : undefined;

@@ -12,7 +12,7 @@ import { startOperator, type RunningOperator } from '../operator/manager.js';
 import { csiClient, startController, type CsiClient, type PluginProcess } from './support/csi.js';
 import { getTestCluster, type TestCluster } from './support/kube.js';
 import { startProvisioner, type Provisioner } from './support/provisioner.js';
-import { GVR, ensureNamespace, installCrds, waitUntil } from './operator/harness.js';
+import { GVR, ensureNamespace, installCrds, updateSpec, waitUntil } from './operator/harness.js';
 
 const NS = 'ml';
 const SC = 'hoard-ml-shared';
@@ -156,16 +156,14 @@ describe('sharing a Dataset through its StorageClass', () => {
     const refused = await storage.replaceStorageClass({ name: 'hoard-ml-open', body: { ...first, parameters: { ...first.parameters, subPath: 'x' } } }).then(() => 0, (e: { code?: number }) => e.code);
     expect(refused).toBe(422);
     await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'open-creds' }, stringData: { accessKeyId: 'A', secretAccessKey: 'S' } } });
-    const before = await get('open');
-    await custom.replaceNamespacedCustomObject({ ...GVR('datasets', NS), name: 'open', body: { ...before, spec: { ...before.spec, mounts: [{ name: 'd', uri: 's3://bucket/d', credentials: { secretRef: { name: 'open-creds' } } }] } } });
+    await updateSpec(custom, 'datasets', NS, 'open', (spec) => ({ ...spec, mounts: [{ name: 'd', uri: 's3://bucket/d', credentials: { secretRef: { name: 'open-creds' } } }] }));
     const replaced = await waitUntil(async () => {
       const sc = await storage.readStorageClass({ name: 'hoard-ml-open' });
       return sc.parameters?.['csi.storage.k8s.io/node-stage-secret-name'] === 'open-creds' ? sc : undefined;
     }, 10_000, 'StorageClass recreated with the node-stage Secret');
     expect(replaced.metadata!.uid).not.toBe(first.metadata!.uid);
     expect((await events(NS, 'open')).map((e) => e.reason)).toEqual(expect.arrayContaining(['StorageClassCreated', 'StorageClassReplaced']));
-    const ds = await get('open');
-    await custom.replaceNamespacedCustomObject({ ...GVR('datasets', NS), name: 'open', body: { ...ds, spec: { ...ds.spec, sharing: undefined } } });
+    await updateSpec(custom, 'datasets', NS, 'open', (spec) => ({ ...spec, sharing: undefined }));
     await waitUntil(async () => storage.readStorageClass({ name: 'hoard-ml-open' }).then(() => false, (e: { code?: number }) => e.code === 404), 10_000, 'StorageClass removed');
     // The operator's status write may lose a conflict against the test's own PUT and land a moment later.
     await waitUntil(async () => {
@@ -173,8 +171,7 @@ describe('sharing a Dataset through its StorageClass', () => {
       return d.status !== undefined && d.status.storageClass === undefined;
     }, 10_000, 'status without storageClass');
 
-    const again = await get('open');
-    await custom.replaceNamespacedCustomObject({ ...GVR('datasets', NS), name: 'open', body: { ...again, spec: { ...again.spec, sharing: { allNamespaces: true, namespaces: ['team-a'] } } } });
+    await updateSpec(custom, 'datasets', NS, 'open', (spec) => ({ ...spec, sharing: { allNamespaces: true, namespaces: ['team-a'] } }));
     const failed = await waitUntil(async () => {
       const d = await get('open');
       return d.status?.phase === 'Failed' ? d : undefined;

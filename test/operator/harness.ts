@@ -58,6 +58,21 @@ export function jsonPath(obj: unknown, path: string): unknown {
 
 export const GVR = (plural: string, namespace: string) => ({ group: 'data.hoard.dev', version: 'v1alpha1', plural, namespace });
 
+/**
+ * Read-modify-write of a Hoard object's spec, retried on 409 Conflict as client-go's RetryOnConflict
+ * does: the operator writes the same object (finalizers, status), so a test's PUT can lose the race.
+ */
+export async function updateSpec(custom: CustomObjectsApi, plural: string, namespace: string, name: string, mutate: (spec: any) => any): Promise<any> {
+  for (let attempt = 1; ; attempt++) {
+    const obj = (await custom.getNamespacedCustomObject({ ...GVR(plural, namespace), name })) as any;
+    try {
+      return await custom.replaceNamespacedCustomObject({ ...GVR(plural, namespace), name, body: { ...obj, spec: mutate(structuredClone(obj.spec)) } });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409 || attempt >= 10) throw e;
+    }
+  }
+}
+
 /** The image workers and loaders run in: HOARD_TEST_IMAGE on a real cluster (one its nodes can pull), else a name the emulator never pulls. */
 export function testImage(): string {
   return process.env.HOARD_TEST_IMAGE ?? 'hoard:test';
