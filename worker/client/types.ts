@@ -1,12 +1,7 @@
-/** What the FUSE filesystem and the loader need from the data plane. */
-export interface FileInfo {
-  path: string;
-  name: string;
-  isDir: boolean;
-  size: number;
-  mtimeMs: number;
-  version: string;
-}
+import type { UfsEntry } from '../ufs/types.js';
+
+/** What the FUSE filesystem and the loader see of a file: the under-storage's own entry, as workers relay it. */
+export type FileInfo = UfsEntry;
 
 export interface LoadProgress {
   filesDone: number;
