@@ -6,6 +6,8 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { packageRoot } from '../../lib/root.js';
 import { applyManifests } from '../support/kube.js';
 
+export { testClusterDomain, testImage } from '../support/kube.js';
+
 /** The CRDs from crds/, as the chart installs them. */
 export function crdManifests(): Record<string, any>[] {
   const dir = join(packageRoot(), 'crds');
@@ -71,11 +73,6 @@ export async function updateSpec(custom: CustomObjectsApi, plural: string, names
       if ((e as { code?: number }).code !== 409 || attempt >= 10) throw e;
     }
   }
-}
-
-/** The image workers and loaders run in: HOARD_TEST_IMAGE on a real cluster (one its nodes can pull), else a name the emulator never pulls. */
-export function testImage(): string {
-  return process.env.HOARD_TEST_IMAGE ?? 'hoard:test';
 }
 
 /** A fresh namespace for one test file, so runs never share objects (on a real cluster too). */

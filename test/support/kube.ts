@@ -1,7 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
-import { startApiServer, type ApiServer, type KubeletOptions } from './apiserver/index.js';
+import { hoardBin } from '../../lib/root.js';
+import { startApiServer, type ApiServer, type KObject, type KubeletOptions } from './apiserver/index.js';
+import { isDataServerPod } from './data-server.js';
 
 export interface TestCluster {
   kubeConfig: KubeConfig;
@@ -14,19 +16,45 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+export interface TestClusterOptions {
+  /** Emulator only: its kubelet (job hook, pod delays). */
+  kubelet?: KubeletOptions;
+  /**
+   * Emulator only: run worker (StatefulSet) pods as real `hoard worker` processes, each with its
+   * own loopback pod IP, as a real cluster does (else they only get a Ready status). The test data
+   * server's pods (data-server.ts) always run for real.
+   */
+  realWorkers?: boolean;
+}
+
 /**
  * The cluster for operator integration tests: the one HOARD_TEST_KUBECONFIG points at when set
  * (nothing else needed), otherwise a fresh API-server emulator with the kubelet simulation.
  */
-export async function getTestCluster(opts: { kubelet?: KubeletOptions } = {}): Promise<TestCluster> {
+export async function getTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
   const path = process.env.HOARD_TEST_KUBECONFIG;
   if (path) {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(path);
     return { kubeConfig, kubeconfigPath: path, emulated: false, stop: async () => {} };
   }
-  const emulator = await startApiServer({ kubelet: opts.kubelet ?? true });
+  const runPods = {
+    binaries: { hoard: [process.execPath, hoardBin()], node: [process.execPath] },
+    match: (pod: KObject) =>
+      isDataServerPod(pod) || (opts.realWorkers === true && (pod.metadata.ownerReferences ?? []).some((r: { kind: string; controller?: boolean }) => r.controller && r.kind === 'StatefulSet')),
+  };
+  const emulator = await startApiServer({ kubelet: { ...opts.kubelet, runPods } });
   return { kubeConfig: emulator.kubeConfig, kubeconfigPath: emulator.kubeconfigPath, emulated: true, emulator, stop: () => emulator.stop() };
+}
+
+/** The image workers, loaders and the data server run in: HOARD_TEST_IMAGE on a real cluster (one its nodes can pull), else a name the emulator never pulls. */
+export function testImage(): string {
+  return process.env.HOARD_TEST_IMAGE ?? 'hoard:test';
+}
+
+/** The cluster's DNS domain (HOARD_TEST_CLUSTER_DOMAIN, default cluster.local): in-cluster names of Services and workers. */
+export function testClusterDomain(): string {
+  return process.env.HOARD_TEST_CLUSTER_DOMAIN ?? 'cluster.local';
 }
 
 /** One raw JSON request with the KubeConfig's credentials (works for the emulator and real clusters). */
