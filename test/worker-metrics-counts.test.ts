@@ -1,6 +1,7 @@
 // Metrics that must count each thing once, through real workers: a damaged disk page read by
-// many readers at once, pages read straight from a RAM disk (Touch) as hits, and a Load of
-// 20,000 missing paths as one summary line instead of a warning per path.
+// many readers at once, pages read straight from a RAM disk (Touch) as hits, each read of them
+// once (a page re-read N times between two reports is N hits), and a Load of 20,000 missing
+// paths as one summary line instead of a warning per path.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../worker/client/index.js';
 import { workerConfigFromFlags } from '../worker/server/config.js';
 import { startWorker } from '../worker/server/worker.js';
 import { rawWorkerClient, startWorkers } from './support/workers.js';
@@ -73,6 +75,81 @@ describe('each thing counted once', () => {
       const after = await rpc.stats();
       expect(Number(after.hits) - Number(before.hits)).toBe(16);
       expect(Number(after.misses)).toBe(Number(before.misses));
+    } finally {
+      rpc.close();
+      await group.stop();
+    }
+  }, 60_000);
+
+  it('a page re-read N times from the RAM disk between two Touch reports counts N hits; close() reports the last ones', async () => {
+    const ram = await mkdtemp('/dev/shm/hoard-metric-counts-');
+    const group = await startWorkers(1, { ufs: [`f=file://${dir}`], ramDisk: ram, mem: '16Mi', disk: '0', pageSize: '64Ki' });
+    const rpc = rawWorkerClient(group.addresses()[0]);
+    const readData = async (): Promise<number> => {
+      const text = await (await fetch(`http://${group.workers[0].http}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('hoard_worker_rpc_duration_seconds_count{') && l.includes('method="ReadData"') && l.includes('code="OK"'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    // The default report interval (1 s): the re-reads below take well under it, so most or all of them share one report.
+    let client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    try {
+      const page = file.subarray(0, 4096);
+      // The first read misses through the worker; the client then finds the RAM disk in the background.
+      let local = false;
+      for (let i = 0; i < 100 && !local; i++) {
+        const before = await readData();
+        expect((await client.read('/f/a.bin', 0, 4096)).equals(page)).toBe(true);
+        local = (await readData()) === before;
+        if (!local) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(local).toBe(true);
+      const start = await rpc.stats();
+      const throughWorker = await readData();
+      const N = 50;
+      for (let i = 0; i < N; i++) expect((await client.read('/f/a.bin', 0, 4096)).equals(page)).toBe(true);
+      expect(await readData()).toBe(throughWorker); // all N from the page file, none through the worker
+      // The first local read (above) and the N re-reads: one hit each, reported by the timer.
+      const want = Number(start.hits) + 1 + N;
+      let hits = 0;
+      for (let i = 0; i < 100 && hits < want; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        hits = Number((await rpc.stats()).hits);
+      }
+      expect(hits).toBe(want);
+      // Reads right before an unmount are reported by close(), not lost with the timer.
+      const info = await client.stat('/f/a.bin');
+      for (let i = 0; i < 7; i++) expect(client.readInto('/f/a.bin', 0, Buffer.alloc(4096), 4096, info)).toBe(4096); // a number: read at once from the page file
+      await client.close();
+      const after = await rpc.stats();
+      expect(Number(after.hits)).toBe(want + 7);
+      expect(Number(after.misses)).toBe(Number(start.misses));
+      client = createClient({ workers: group.addresses(), readAheadBytes: 0 });
+    } finally {
+      await client.close();
+      rpc.close();
+      await group.stop();
+      await rm(ram, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('Touch checks its counts: one per key or none, each at least 1, bounded; a bad report is refused whole', async () => {
+    const group = await startWorkers(1, { ufs: [`f=file://${dir}`], mem: '16Mi', disk: '0', pageSize: '64Ki' });
+    const rpc = rawWorkerClient(group.addresses()[0]);
+    const touch = (req: object) => new Promise<{ touched: number; hits: number }>((ok, fail) => rpc.stub.Touch(req, (e: Error | null, r: { touched: number; hits: number }) => (e ? fail(e) : ok(r))));
+    try {
+      const info = await rpc.stat('/f/a.bin');
+      await rpc.read('/f/a.bin', 0, 2 * 64 * KiB);
+      const keys = [0, 1].map((i) => `/f/a.bin\0${info.version}\0${i}`);
+      const before = Number((await rpc.stats()).hits);
+      expect(await touch({ pageKeys: keys, reads: [3, 4], unlistedReads: 5 })).toMatchObject({ touched: 2, hits: 12 });
+      for (const [req, msg] of [
+        [{ pageKeys: keys, reads: [3] }, /reads: 1 counts for 2 page keys/],
+        [{ pageKeys: keys, reads: [3, 0] }, /reads\[1\]: 0/],
+        [{ pageKeys: keys, unlistedReads: 2 ** 50 }, /unlisted_reads: .* is not valid/],
+      ] as const) {
+        await expect(touch(req)).rejects.toMatchObject({ code: 3, details: expect.stringMatching(msg) });
+      }
+      expect(Number((await rpc.stats()).hits)).toBe(before + 12);
     } finally {
       rpc.close();
       await group.stop();

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { workerProto } from '../proto/load.js';
 import { DataConnection, UseGrpcRead } from './data-connection.js';
 import { fromGrpcError, WorkerCallError } from './errors.js';
-import type { FileInfo, LoadProgress, WorkerStats } from './types.js';
+import type { FileInfo, LoadProgress, TouchReport, WorkerStats } from './types.js';
 
 /** Wire shapes as @grpc/proto-loader decodes them (camelCase, 64-bit ints as numbers). */
 export interface WireLoadItem {
@@ -242,10 +242,14 @@ export class WorkerConnection {
     });
   }
 
-  /** Tells the worker which of its pages were read straight from its RAM disk; resolves with how many it still holds. */
-  touch(pageKeys: string[]): Promise<number> {
+  /**
+   * Tells the worker which of its pages were read straight from its RAM disk and how often;
+   * resolves with how many it still holds.
+   */
+  touch(report: TouchReport, timeoutMs = Math.min(this.timeoutMs, 5000)): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.stub.touch({ pageKeys }, { deadline: this.deadline(Math.min(this.timeoutMs, 5000)) }, (err: grpc.ServiceError | null, res: any) => {
+      const req = { pageKeys: report.keys, reads: report.reads, unlistedReads: report.unlistedReads };
+      this.stub.touch(req, { deadline: this.deadline(timeoutMs) }, (err: grpc.ServiceError | null, res: any) => {
         if (err) reject(fromGrpcError(err, this.id));
         else resolve(Number(res?.touched ?? 0));
       });

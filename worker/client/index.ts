@@ -115,20 +115,25 @@ class HoardClient implements DataClient {
       this.local && ((file, o, l, into) => this.fetchNow(file, o, l, into)),
     );
     if (this.local) {
-      this.touchTimer = setInterval(() => this.reportTouched(), positiveInt(opts.shortCircuitTouchMs, 1000, 'shortCircuitTouchMs'));
+      this.touchTimer = setInterval(() => void this.reportTouched(), positiveInt(opts.shortCircuitTouchMs, 1000, 'shortCircuitTouchMs'));
       this.touchTimer.unref();
     }
   }
 
-  /** Tells each worker which of its pages were read straight from its RAM disk, so its LRU/LFU counts them. */
-  private reportTouched(): void {
+  /**
+   * Tells each worker which of its pages were read straight from its RAM disk and how often, so
+   * its LRU/LFU sees them and its hit count counts every one of those reads.
+   */
+  private reportTouched(timeoutMs?: number): Promise<void> {
     const touched = this.local?.drainTouched();
-    if (!touched || touched.size === 0) return;
+    if (!touched || touched.size === 0) return Promise.resolve();
+    const sent: Promise<unknown>[] = [];
     for (const c of this.pool.all()) {
-      const keys = touched.get(c.id);
-      // Best effort: a lost report only makes eviction slightly less exact.
-      if (keys) c.touch(keys).catch((e: unknown) => this.logger?.debug({ worker: c.id, err: (e as Error).message }, 'touch failed'));
+      const report = touched.get(c.id);
+      // Best effort: a lost report only makes eviction and the hit ratio slightly less exact.
+      if (report) sent.push(c.touch(report, timeoutMs).catch((e: unknown) => this.logger?.debug({ worker: c.id, err: (e as Error).message }, 'touch failed')));
     }
+    return Promise.all(sent).then(() => undefined);
   }
 
   /**
@@ -351,6 +356,8 @@ class HoardClient implements DataClient {
 
   async close(): Promise<void> {
     clearInterval(this.touchTimer);
+    // The last interval's reads still count (an unmount right after a read); a dead worker costs at most a second.
+    await this.reportTouched(1000);
     this.readAhead.clear();
     await this.local?.close();
     this.pool.close();

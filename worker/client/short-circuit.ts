@@ -7,11 +7,14 @@ import { verifyShortCircuit, type ShortCircuitInfo } from '../store/short-circui
 import { checkPage, cutInto, PageBuffers, pageTarget, readPageSync, type PageRead, type PageVerdict } from './page-read.js';
 import { PageReadThread } from './page-read-thread.js';
 import type { FileRef } from './readahead.js';
+import type { TouchReport } from './types.js';
 
 /** Page file names remembered (a sha256 per page read is a measurable share of a warm read). */
 const MAX_NAMES = 65_536;
-/** Pages remembered per worker between two Touch calls; more in one interval are not reported. */
+/** Pages named per worker between two Touch calls; reads of further pages are reported as a count. */
 const MAX_TOUCHED = 65_536;
+/** A page's read count saturates here (Touch carries it as uint32): a second's reads never get near. */
+const MAX_READS_PER_PAGE = 0xffff_ffff;
 
 /**
  * The client side of short-circuit reads (worker/store/short-circuit.ts): pages a worker on this
@@ -28,8 +31,11 @@ export class ShortCircuitReader {
   /** Pages served from page files, for tests and logs; and how many of them the read thread filled. */
   pagesRead = 0;
   pagesReadByThread = 0;
-  /** Keys read directly since the last flush, per worker: the worker's eviction policy must hear of them. */
-  private readonly touched = new Map<string, Set<string>>();
+  /**
+   * Pages read directly since the last flush, per worker, with how many times each was read: the
+   * worker's eviction policy must hear of them, and its hit count must count every read.
+   */
+  private readonly touched = new Map<string, { reads: Map<string, number>; unlisted: number }>();
   private readonly names = new Map<string, string>();
 
   private readonly thread: PageReadThread;
@@ -98,10 +104,13 @@ export class ShortCircuitReader {
     return plan.out;
   }
 
-  /** Hands over, per worker, the pages read directly since the last call (for Touch). */
-  drainTouched(): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    for (const [id, keys] of this.touched) if (keys.size > 0) out.set(id, [...keys]);
+  /** Hands over, per worker, the pages read directly since the last call and how often (for Touch). */
+  drainTouched(): Map<string, TouchReport> {
+    const out = new Map<string, TouchReport>();
+    for (const [id, t] of this.touched) {
+      if (t.reads.size === 0 && t.unlisted === 0) continue;
+      out.set(id, { keys: [...t.reads.keys()], reads: [...t.reads.values()], unlistedReads: t.unlisted });
+    }
     this.touched.clear();
     return out;
   }
@@ -137,9 +146,14 @@ export class ShortCircuitReader {
 
   private served(workerId: string, pages: PageRead[]): void {
     this.pagesRead += pages.length;
-    let seen = this.touched.get(workerId);
-    if (seen === undefined) this.touched.set(workerId, (seen = new Set()));
-    for (const p of pages) if (seen.size < MAX_TOUCHED) seen.add(p.key);
+    let t = this.touched.get(workerId);
+    if (t === undefined) this.touched.set(workerId, (t = { reads: new Map(), unlisted: 0 }));
+    for (const p of pages) {
+      const n = t.reads.get(p.key);
+      if (n !== undefined) t.reads.set(p.key, Math.min(MAX_READS_PER_PAGE, n + 1));
+      else if (t.reads.size < MAX_TOUCHED) t.reads.set(p.key, 1);
+      else t.unlisted++;
+    }
   }
 
   private readPageSync(sc: ShortCircuitInfo, p: PageRead, out: Buffer): boolean {

@@ -41,6 +41,15 @@ export interface WorkerStats {
   shortCircuit?: { dir: string; token: string; pageSize: number };
 }
 
+/** What a client tells one worker through Touch: the pages it read from the worker's RAM disk since the last report, and how often. */
+export interface TouchReport {
+  keys: string[];
+  /** reads[i]: how many times keys[i] was read (>= 1). */
+  reads: number[];
+  /** Reads of pages left unnamed because the report already names as many pages as it may. */
+  unlistedReads: number;
+}
+
 /** What a client holds in memory right now, by bounded part (csi/fuse/memory-budget.ts). */
 export interface ClientMemory {
   /** Read-ahead pieces held or being filled (at most readAheadBufferBytes). */

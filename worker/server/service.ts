@@ -3,11 +3,11 @@ import { HoardError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReaderStats } from '../store/types.js';
-import { MAX_KEY_BYTES } from '../store/page-file.js';
 import type { ShortCircuitInfo } from '../store/short-circuit.js';
 import type { UfsEntry } from '../ufs/types.js';
 import { logFailure, statusNameOf, toServiceError } from './errors.js';
 import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
+import { checkedTouch, type CheckedTouch } from './touch.js';
 import type { ListRequest, LoadRequest, ReadChunk, ReadRequest, StatRequest, WireFileInfo, WireLoadProgress } from './proto.js';
 import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader, type SliceReader } from './read.js';
 import { checkedRead, requestCount, requestInteger, requestPath } from './validate.js';
@@ -16,7 +16,7 @@ import { checkedRead, requestCount, requestInteger, requestPath } from './valida
 export interface WorkerContext {
   id: string;
   meta: MetadataSource;
-  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats; touch(keys: string[]): number };
+  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats; touch(report: CheckedTouch): { touched: number; hits: number } };
   chunkSize: number;
   pageSize: number;
   /** Where clients on this host may read the MEM tier's page files (Stats), if they may. */
@@ -119,7 +119,7 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
       ctx.logger.info({ ...final, failedPaths: undefined, cancelled: signal.aborted }, 'load finished');
     }),
 
-    Touch: unary<{ pageKeys?: unknown }, object>('Touch', async (req) => ({ touched: ctx.reader.touch(touchKeys(req.pageKeys)) })),
+    Touch: unary<{ pageKeys?: unknown; reads?: unknown; unlistedReads?: unknown }, object>('Touch', async (req) => ctx.reader.touch(checkedTouch(req))),
 
     Purge: unary<{ workerId?: unknown }, object>('Purge', async (req) => {
       if (req.workerId !== ctx.id) throw new HoardError('INVALID_ARGUMENT', `worker_id: "${String(req.workerId)}" is not this worker ("${ctx.id}"); purge names the worker it means`);
@@ -187,15 +187,4 @@ function send<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T, signal: Ab
 
 export function toWire(e: UfsEntry): WireFileInfo {
   return { path: e.path, name: e.name, isDir: e.isDir, size: e.size, mtimeMs: Math.floor(e.mtimeMs), version: e.version };
-}
-
-/** At most this many keys per Touch: a client flushes what it read in the last second. */
-const MAX_TOUCH_KEYS = 65_536;
-
-function touchKeys(raw: unknown): string[] {
-  const keys = raw === undefined || raw === null ? [] : raw;
-  if (!Array.isArray(keys) || keys.length > MAX_TOUCH_KEYS || keys.some((k) => typeof k !== 'string' || k.length > MAX_KEY_BYTES)) {
-    throw new HoardError('INVALID_ARGUMENT', `page_keys: expected at most ${MAX_TOUCH_KEYS} page keys (path NUL version NUL index), each under ${MAX_KEY_BYTES} bytes`);
-  }
-  return keys as string[];
 }

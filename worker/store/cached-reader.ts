@@ -189,14 +189,22 @@ export class CachedReader {
     return span.end - span.start;
   }
 
-  /** Reads that clients made straight from the page files (short-circuit): how many pages were still cached. */
-  touch(keys: string[]): number {
-    let n = 0;
-    for (const k of keys) if (this.store.touch(k)) n++;
-    // They are reads the store never saw: hits, or the hit ratio would ignore every
-    // short-circuit read (3.2% through fully cached re-reads).
-    if (n > 0) this.countHits(n);
-    return n;
+  /**
+   * Reads that clients made straight from the page files (short-circuit): each page read is
+   * touched once for eviction, and every read counts as a hit, as it would have through Read,
+   * whether or not the page has been evicted since. How many pages are still cached, and the hits added.
+   */
+  touch(report: { keys: string[]; reads: number[]; unlistedReads: number }): { touched: number; hits: number } {
+    let touched = 0;
+    let hits = report.unlistedReads;
+    for (let i = 0; i < report.keys.length; i++) {
+      if (this.store.touch(report.keys[i]!)) touched++;
+      hits += report.reads[i] ?? 1;
+    }
+    // Reads the store never saw: without them the hit ratio would ignore every short-circuit
+    // read (3.2% through fully cached re-reads).
+    if (hits > 0) this.countHits(hits);
+    return { touched, hits };
   }
 
   stats(): ReaderStats {
