@@ -10,10 +10,12 @@ import { CrdController } from './crds.js';
 import { enforceImmutableFields } from './immutable.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet, type KubeletOptions } from './kubelet.js';
+import { MutatingWebhooks } from './mutating-webhooks.js';
 import { Objects } from './objects.js';
 import { Registry } from './registry.js';
 import { Router } from './router.js';
 import { registerSecretValidation } from './secrets.js';
+import { ServiceRoutes } from './service-routes.js';
 import { Store } from './store.js';
 
 export type { JobContext, KubeletOptions } from './kubelet.js';
@@ -22,6 +24,7 @@ export { runContainerLocally, type RunLocallyOptions } from './container-env.js'
 export type { ObjectRef } from './objects.js';
 export { Objects } from './objects.js';
 export type { Store } from './store.js';
+export type { ServiceRoutes, ServiceTarget } from './service-routes.js';
 export type { KObject, ResourceType, StoreEvent } from './types.js';
 
 export interface ApiServerOptions {
@@ -52,6 +55,11 @@ export interface ApiServer {
   objects: Objects;
   /** The underlying store (resource-type level API, watch hub). */
   store: Store;
+  /**
+   * Where Services lead when the API server itself dials one (admission webhooks):
+   * `services.route({ namespace, name, port: 443 }, { host: '127.0.0.1', port })`.
+   */
+  services: ServiceRoutes;
   /** Present when started with `kubelet`. */
   kubelet?: Kubelet;
   /** End all open watch streams (clients re-watch from their last resourceVersion). */
@@ -75,7 +83,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   kubelet?.start();
 
   const log = opts.logRequests || process.env.HOARD_APISERVER_LOG === '1';
+  const services = new ServiceRoutes(store, registry);
   const router = new Router(store, registry, {
+    admission: new MutatingWebhooks(store, registry, services),
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
     onRequest: log ? (method, path, status) => process.stderr.write(`apiserver ${method} ${path} -> ${status}\n`) : undefined,
   });
@@ -104,6 +114,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     kubeconfigPath,
     objects: new Objects(store),
     store,
+    services,
     kubelet,
     dropWatches: () => store.hub.closeAll(),
     async stop() {

@@ -8,14 +8,18 @@ import { fromScale, toScale } from './scale.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 import type { DeleteOptions, FieldValidation, PatchType, Propagation, Store } from './store.js';
 import { toTable, wantsTable } from './table.js';
+import type { MutatingWebhooks } from './mutating-webhooks.js';
 import type { KObject, ResourceType } from './types.js';
 import { isObject } from './util.js';
+import type { Operation } from './webhook-match.js';
 import { openWatch } from './watch-stream.js';
 
 export interface RouterOptions {
   bookmarkIntervalMs: number;
   /** Called with every request (method, path, status) when set: handy when debugging a controller. */
   onRequest?: (method: string, path: string, status: number) => void;
+  /** Mutating admission webhooks, called on creates and updates before the store admits them. */
+  admission?: MutatingWebhooks;
 }
 
 interface ResourceRequest {
@@ -165,7 +169,8 @@ export class Router {
       if (method === 'GET') return this.list(req, res, r, filter, q);
       if (method === 'POST') {
         if (rt.namespaced && !ns) throw methodNotAllowed(`POST to ${qualifiedResource(rt)} needs a namespace: use /namespaces/<ns>/${rt.plural}`);
-        return sendWritten(201, this.store.create(rt, ns, body, write));
+        const object = await this.mutate(rt, ns, 'CREATE', '', this.store.decode(rt, body, write), undefined, write);
+        return sendWritten(201, this.store.create(rt, ns, object, write));
       }
       if (method === 'DELETE') {
         const items = this.store.list(rt, ns, filter);
@@ -188,12 +193,15 @@ export class Router {
         const obj = this.store.get(rt, ns, name);
         return send(res, 200, wantsTable(req.headers.accept) ? toTable(rt, [obj], obj.metadata.resourceVersion) : obj);
       }
-      case 'PUT':
-        return sendWritten(200, this.store.update(rt, ns, name, body, { ...write, subresource }));
-      case 'PATCH': {
-        const { object, created } = this.store.patch(rt, ns, name, patchType(contentType), body, { ...write, subresource });
-        return sendWritten(created ? 201 : 200, object);
+      case 'PUT': {
+        const decoded = this.store.decode(rt, body, write);
+        const old = this.store.get(rt, ns, name);
+        const candidate = subresource ? { ...old, status: decoded.status } : decoded;
+        const object = await this.mutate(rt, ns, 'UPDATE', sub ?? '', candidate, old, write);
+        return sendWritten(200, this.store.update(rt, ns, name, object, { ...write, subresource }));
       }
+      case 'PATCH':
+        return this.patch(rt, ns, name, subresource, patchType(contentType), body, write, sendWritten);
       case 'DELETE': {
         const { object, removed } = this.store.delete(rt, ns, name, this.deleteOptions(q, body));
         if (!removed) return send(res, 200, object);
@@ -202,6 +210,52 @@ export class Router {
       }
       default:
         throw methodNotAllowed();
+    }
+  }
+
+  /**
+   * Mutating admission of a decoded create or update body (what kube-apiserver runs between
+   * decoding and validation). Returns the body to store.
+   */
+  private async mutate(rt: ResourceType, ns: string | undefined, operation: Operation, subresource: string, decoded: Record<string, any>, old: KObject | undefined, write: { dryRun: boolean; warnings: string[] }): Promise<Record<string, any>> {
+    if (!this.opts.admission) return decoded;
+    const md = isObject(decoded.metadata) ? decoded.metadata : {};
+    const isNamespace = rt.group === '' && rt.plural === 'namespaces';
+    const namespace = rt.namespaced ? (ns ?? String(md.namespace ?? '')) : isNamespace ? String(md.name ?? old?.metadata.name ?? '') : '';
+    const object: KObject = { ...decoded, apiVersion: rt.apiVersion, kind: rt.kind, metadata: rt.namespaced ? { ...md, namespace } : { ...md } };
+    const mutated = await this.opts.admission.admit(
+      { rt, operation, namespace, name: String(md.name ?? old?.metadata.name ?? ''), subresource, object, oldObject: old, dryRun: write.dryRun },
+      write.warnings,
+    );
+    return mutated ?? decoded;
+  }
+
+  /** PATCH: the patched object goes through admission like a PUT body (a create, for apply of a missing object). */
+  private async patch(
+    rt: ResourceType,
+    ns: string | undefined,
+    name: string,
+    subresource: 'status' | undefined,
+    type: PatchType,
+    body: unknown,
+    write: { dryRun: boolean; fieldValidation: FieldValidation; warnings: string[] },
+    sendWritten: (code: number, obj: unknown) => void,
+  ): Promise<void> {
+    const opts = { ...write, subresource };
+    // Like the real server's GuaranteedUpdate: a write in between (while webhooks ran) re-applies the patch.
+    for (let attempt = 1; ; attempt++) {
+      const plan = this.store.preparePatch(rt, ns, name, type, body, opts);
+      const decoded = this.store.decode(rt, plan.body, opts);
+      const candidate = subresource && plan.old ? { ...plan.old, status: decoded.status } : decoded;
+      const object = await this.mutate(rt, ns, plan.old ? 'UPDATE' : 'CREATE', subresource ?? '', candidate, plan.old, write);
+      const rvInPatch = isObject(body) && isObject(body.metadata) && body.metadata.resourceVersion !== undefined;
+      try {
+        if (!plan.old) return sendWritten(201, this.store.create(rt, ns, { ...object, metadata: { ...(object.metadata ?? {}), name } }, opts));
+        return sendWritten(200, this.store.update(rt, ns, name, object, opts));
+      } catch (e) {
+        const raced = e instanceof ApiError && e.code === 409 && !rvInPatch && attempt < 5;
+        if (!raced) throw e;
+      }
     }
   }
 

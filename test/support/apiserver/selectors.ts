@@ -107,3 +107,20 @@ export function labelSelectorToString(sel: any): string {
   }
   return parts.join(',');
 }
+
+/**
+ * Whether labels satisfy a metav1.LabelSelector object (matchLabels AND every matchExpression);
+ * an empty or absent selector matches everything, as in admission webhooks' selectors.
+ */
+export function matchesLabelSelector(sel: any, labels: Record<string, string> | undefined): boolean {
+  if (!sel || typeof sel !== 'object') return true;
+  const l = labels ?? {};
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const value = l[e.key];
+    const values: string[] = e.values ?? [];
+    const op = ({ In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'notexists' } as const)[e.operator as 'In'];
+    if (!op || !matches({ key: e.key, op, values }, value)) return false;
+  }
+  return true;
+}

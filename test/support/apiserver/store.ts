@@ -224,6 +224,16 @@ export class Store {
 
   /** PATCH in any of the four content types. Server-side apply creates the object when missing. */
   patch(rt: ResourceType, ns: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions = {}): { object: KObject; created: boolean } {
+    const plan = this.preparePatch(rt, ns, name, type, patch, opts);
+    if (plan.old === undefined) return { object: this.create(rt, ns, plan.body, opts), created: true };
+    return { object: this.update(rt, ns, name, plan.body, opts), created: false };
+  }
+
+  /**
+   * What a PATCH amounts to: the body to create with (apply of a missing object, `old` unset) or
+   * to update with (carrying the precondition resourceVersion). Admission runs on this body.
+   */
+  preparePatch(rt: ResourceType, ns: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions = {}): { body: Record<string, any>; old?: KObject } {
     if (type === 'apply') checkApplyFields(rt, patch);
     const old = this.tryGet(rt, ns, name);
     if (!old) {
@@ -231,7 +241,7 @@ export class Store {
       if (!isObject(patch)) throw badRequest('apply patch must be an object');
       const md = isObject(patch.metadata) ? patch.metadata : {};
       if (md.name !== undefined && md.name !== name) throw badRequest(`the name of the object (${String(md.name)}) does not match the name on the URL (${name})`);
-      return { object: this.create(rt, ns, { ...patch, metadata: { ...md, name } }, opts), created: true };
+      return { body: { ...patch, metadata: { ...md, name } } };
     }
     let patched: unknown;
     if (type === 'json') patched = jsonPatch(old, patch);
@@ -243,8 +253,17 @@ export class Store {
     const md = isObject(patched.metadata) ? patched.metadata : {};
     // A resourceVersion inside the patch is a precondition; otherwise the patch applies to the current state.
     const rv = type === 'json' || !isObject(patch) || !isObject(patch.metadata) || !patch.metadata.resourceVersion ? old.metadata.resourceVersion : md.resourceVersion;
-    const body = { ...patched, metadata: { ...md, resourceVersion: rv } };
-    return { object: this.update(rt, ns, name, body, opts), created: false };
+    return { body: { ...patched, metadata: { ...md, resourceVersion: rv } }, old };
+  }
+
+  /**
+   * A request body as the server decodes it before admission: kind and apiVersion checked,
+   * unknown fields refused (Strict) or dropped with a warning. Returns the decoded copy.
+   */
+  decode(rt: ResourceType, request: unknown, opts: WriteOptions = {}): Record<string, any> {
+    if (!isObject(request)) throw badRequest('the request body must be a JSON object');
+    this.checkKind(rt, request);
+    return decodeFields(rt, request, opts);
   }
 
   delete(rt: ResourceType, ns: string | undefined, name: string, opts: DeleteOptions = {}): { object: KObject; removed: boolean } {
