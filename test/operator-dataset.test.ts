@@ -1,19 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { getTestCluster, type TestCluster } from './support/kube.js';
-import { startWorkers, type WorkerGroup } from './support/workers.js';
+import { startDataServer, type DataServer } from './support/data-server.js';
+import { trackWorkerEndpoints, type WorkerEndpoints } from './support/worker-endpoints.js';
 import { startOperator, type RunningOperator } from '../operator/manager.js';
 import { createLogger } from '../lib/log.js';
-import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testImage, testNamespace, updateSpec, waitUntil } from './operator/harness.js';
+import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testClusterDomain, testImage, testNamespace, updateSpec, waitUntil } from './operator/harness.js';
 
+/**
+ * The same on the emulator and on a real cluster (HOARD_TEST_KUBECONFIG): the cluster's own
+ * worker pods (real `hoard worker` processes on the emulator) read the test's data from the data
+ * server pod, and the operator reads their stats through trackWorkerEndpoints.
+ */
 let NS: string;
 let cluster: TestCluster;
-let workers: WorkerGroup;
+let endpoints: WorkerEndpoints;
 let operator: RunningOperator;
-let dataDir: string;
+let data: DataServer;
+let ssdDir: string;
 let core: CoreV1Api;
 let apps: AppsV1Api;
 let custom: CustomObjectsApi;
@@ -24,53 +29,46 @@ const create = (plural: string, body: object) => custom.createNamespacedCustomOb
 const get = (plural: string, name: string) => custom.getNamespacedCustomObject({ ...GVR(plural, NS), name }) as Promise<any>;
 
 beforeAll(async () => {
-  cluster = await getTestCluster();
+  cluster = await getTestCluster({ realWorkers: true });
   const kc = cluster.kubeConfig;
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);
   await installCrds(kc);
   NS = await testNamespace(kc, 'ml');
-  dataDir = await mkdtemp(join(tmpdir(), 'hoard-op-data-'));
-  await mkdir(join(dataDir, 'sub'));
-  await writeFile(join(dataDir, 'a.bin'), Buffer.alloc(300_000, 1));
-  await writeFile(join(dataDir, 'sub', 'b.bin'), Buffer.alloc(700_000, 2));
-  workers = await startWorkers(2, { ufs: [`data=file://${dataDir}`] });
+  // A host folder of the nodes (the test machine on the emulator); each worker removes its own sub-folder.
+  ssdDir = `/tmp/hoard-test-ssd-${NS}`;
+  data = await startDataServer(cluster, NS, { '/a.bin': 300_000, '/sub/b.bin': 700_000 });
+  endpoints = await trackWorkerEndpoints(cluster, NS);
   operator = startOperator({
     kubeConfig: kc,
-    ctx: { image: testImage(), clusterDomain: 'cluster.local' },
+    ctx: { image: testImage(), clusterDomain: testClusterDomain() },
     namespaces: [NS],
-    endpointOverrides: new Map([[`${NS}/imagenet`, workers.workers.map((w) => w.grpc)]]),
+    endpointOverrides: endpoints.overrides,
     statsIntervalMs: 300,
     ufsIntervalMs: 300,
     leaderElection: false,
     log: createLogger('operator', 'warn'),
   });
-});
+}, 240_000);
 
 afterAll(async () => {
   if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
   await operator?.stop();
-  await workers?.stop();
+  await endpoints?.stop();
   await cluster?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
-});
+  if (cluster?.emulated && ssdDir) await rm(ssdDir, { recursive: true, force: true });
+}, 120_000);
 
 describe('Dataset + CacheRuntime', () => {
-  it('creates workers, mount table and volume, then goes Bound with stats', async () => {
-    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's3-creds' }, stringData: { accessKeyId: 'AKIA', secretAccessKey: 'very-secret' } } });
-    await create('datasets', ds('imagenet', {
-      mounts: [
-        { name: 'data', uri: `file://${dataDir}` },
-        { name: 'train', uri: 's3://datasets/imagenet/train', options: { region: 'us-east-1' }, credentials: { secretRef: { name: 's3-creds' } } },
-      ],
-    }));
-    await create('cacheruntimes', rt('imagenet', { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }, { medium: 'SSD', quota: '1Gi', path: '/mnt/nvme' }] } }));
+  it('creates workers, mount table and volume, then goes Bound with stats from its own worker pods', async () => {
+    await create('datasets', ds('imagenet', { mounts: [data.mount('data')] }));
+    await create('cacheruntimes', rt('imagenet', { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }, { medium: 'SSD', quota: '1Gi', path: ssdDir }] } }));
 
     const bound = await waitUntil(async () => {
       const d = await get('datasets', 'imagenet');
       return d.status?.phase === 'Bound' && d.status?.fileCount === 2 && d.status?.cacheStates?.cacheCapacity ? d : undefined;
-    }, 30_000, 'Dataset Bound with stats');
+    }, cluster.emulated ? 60_000 : 180_000, 'Dataset Bound with stats');
     expect(bound.metadata.finalizers).toContain('data.hoard.dev/finalizer');
     expect(bound.status.workers).toEqual({ desired: 2, ready: 2 });
     expect(bound.status.ufsTotalBytes).toBe(1_000_000);
@@ -78,8 +76,9 @@ describe('Dataset + CacheRuntime', () => {
     expect(bound.status.cacheStates.hitRatio).toMatch(/%$/);
     expect(bound.status.pvc).toBe('imagenet');
     const types = Object.fromEntries(bound.status.conditions.map((c: any) => [c.type, c.status]));
-    expect(types).toEqual(expect.objectContaining({ Ready: 'True', WorkersReady: 'True', VolumeReady: 'True', RuntimeReady: 'True', CredentialsReady: 'True', StatsAvailable: 'True' }));
+    expect(types).toEqual(expect.objectContaining({ Ready: 'True', WorkersReady: 'True', VolumeReady: 'True', RuntimeReady: 'True', StatsAvailable: 'True' }));
     for (const c of bound.status.conditions) expect(c.observedGeneration).toBe(bound.metadata.generation);
+    expect(bound.status.conditions.find((c: any) => c.type === 'StatsAvailable').message).toBe('stats from 2 worker(s)');
 
     // Every printer column of `kubectl get datasets` resolves to a value.
     const cols = crdManifests().find((c) => c.spec.names.kind === 'Dataset')!.spec.versions[0].additionalPrinterColumns as { name: string; jsonPath: string }[];
@@ -92,23 +91,47 @@ describe('Dataset + CacheRuntime', () => {
     const svc = await core.readNamespacedService({ name: 'imagenet-worker', namespace: NS });
     expect(svc.spec!.clusterIP).toBe('None');
     const cm = await core.readNamespacedConfigMap({ name: 'imagenet-mounts', namespace: NS });
-    expect(cm.data!['mounts.json']).not.toContain('very-secret');
-    expect(JSON.parse(cm.data!['mounts.json']).mounts[1].credentialsDir).toBe('/etc/hoard/credentials/train');
+    expect(JSON.parse(cm.data!['mounts.json']).mounts[0]).toEqual(expect.objectContaining({ name: 'data', uri: data.uri, options: { manifest: '.manifest' } }));
     const pv = await core.readPersistentVolume({ name: `hoard-${NS}-imagenet` });
     expect(pv.spec!.csi!.volumeHandle).toBe(`${NS}/imagenet`);
-    expect(pv.spec!.csi!.nodeStageSecretRef!.name).toBe('s3-creds');
     const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS });
     expect(pvc.spec!.volumeName).toBe(`hoard-${NS}-imagenet`);
-    await waitUntil(async () => (await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS })).status?.phase === 'Bound', 10_000, 'PVC Bound');
+    await waitUntil(async () => (await core.readNamespacedPersistentVolumeClaim({ name: 'imagenet', namespace: NS })).status?.phase === 'Bound', 30_000, 'PVC Bound');
 
     const runtime = await waitUntil(async () => {
       const r = await get('cacheruntimes', 'imagenet');
       return r.status?.phase === 'Ready' ? r : undefined;
-    }, 10_000, 'CacheRuntime Ready');
+    }, 30_000, 'CacheRuntime Ready');
     expect(runtime.status.selector).toContain('app.kubernetes.io/instance=imagenet');
     const events = await core.listNamespacedEvent({ namespace: NS });
     const reasons = events.items.filter((e) => e.involvedObject.kind === 'Dataset' && e.involvedObject.name === 'imagenet').map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['WorkersCreated', 'VolumeCreated', 'PhaseBound']));
+  }, 240_000);
+
+  it('hands S3 credentials to workers and the CSI side by Secret reference only, never in the mount table', async () => {
+    // Nothing serves this bucket: only the rendered objects are checked, not the workers' readiness.
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 's3-creds' }, stringData: { accessKeyId: 'AKIA', secretAccessKey: 'very-secret' } } });
+    await create('datasets', ds('creds', {
+      mounts: [{ name: 'train', uri: 's3://datasets/imagenet/train', options: { endpoint: 'http://127.0.0.1:1', region: 'us-east-1', pathStyle: 'true' }, credentials: { secretRef: { name: 's3-creds' } } }],
+    }));
+    await create('cacheruntimes', rt('creds', { replicas: 1, tieredStore: { levels: [{ medium: 'MEM', quota: '16Mi' }] } }));
+    const d = await waitUntil(async () => {
+      const o = await get('datasets', 'creds');
+      return o.status?.conditions?.find((c: any) => c.type === 'CredentialsReady')?.status === 'True' ? o : undefined;
+    }, 30_000, 'CredentialsReady');
+    expect(JSON.stringify(d.status)).not.toContain('very-secret');
+    const cm = await waitUntil(() => core.readNamespacedConfigMap({ name: 'creds-mounts', namespace: NS }), 30_000, 'mount table');
+    expect(cm.data!['mounts.json']).not.toContain('very-secret');
+    expect(cm.data!['mounts.json']).not.toContain('AKIA');
+    expect(JSON.parse(cm.data!['mounts.json']).mounts[0].credentialsDir).toBe('/etc/hoard/credentials/train');
+    const sts = await waitUntil(() => apps.readNamespacedStatefulSet({ name: 'creds-worker', namespace: NS }), 30_000, 'workers');
+    const pod = sts.spec!.template.spec!;
+    expect(pod.volumes!.find((v) => v.secret)?.secret).toEqual(expect.objectContaining({ secretName: 's3-creds' }));
+    expect(pod.containers[0].volumeMounts!.find((m) => m.mountPath === '/etc/hoard/credentials/train')?.readOnly).toBe(true);
+    expect(JSON.stringify(pod.containers[0].env ?? [])).not.toContain('very-secret');
+    const pv = await waitUntil(() => core.readPersistentVolume({ name: `hoard-${NS}-creds` }), 30_000, 'PV');
+    expect(pv.spec!.csi!.nodeStageSecretRef!.name).toBe('s3-creds');
+    expect(JSON.stringify(pv.spec!.csi!.volumeAttributes)).not.toContain('very-secret');
   });
 
   it('scales and changes tiers in place (same StatefulSet uid)', async () => {
@@ -117,13 +140,17 @@ describe('Dataset + CacheRuntime', () => {
     const after = await waitUntil(async () => {
       const s = await apps.readNamespacedStatefulSet({ name: 'imagenet-worker', namespace: NS });
       return s.spec!.replicas === 3 && s.spec!.template.spec!.containers[0].args!.includes('MEM:/cache/mem0:128Mi') ? s : undefined;
-    }, 15_000, 'StatefulSet updated');
+    }, 30_000, 'StatefulSet updated');
     expect(after.metadata!.uid).toBe(before.metadata!.uid);
     expect(after.spec!.template.spec!.volumes!.some((v) => v.name === 'cache-ssd0')).toBe(false);
-    await waitUntil(async () => (await get('datasets', 'imagenet')).status?.workers?.ready === 3, 15_000, 'three ready workers');
+    // Three new worker pods (the template changed) that answer the operator's stats calls.
+    await waitUntil(async () => {
+      const d = await get('datasets', 'imagenet');
+      return d.status?.workers?.ready === 3 && d.status.conditions.find((c: any) => c.type === 'StatsAvailable')?.message === 'stats from 3 worker(s)';
+    }, cluster.emulated ? 60_000 : 180_000, 'three ready workers with stats');
     // The scale subresource reports the same numbers (what `kubectl scale` and HPAs use).
     await waitUntil(async () => (await get('cacheruntimes', 'imagenet')).status?.replicas === 3, 10_000, 'runtime status.replicas');
-  });
+  }, 240_000);
 
   it('reports a missing Secret with a condition and a Warning event naming the field', async () => {
     await create('datasets', ds('nokeys', { mounts: [{ name: 'train', uri: 's3://bucket/x', credentials: { secretRef: { name: 'absent' } } }] }));
@@ -142,7 +169,7 @@ describe('Dataset + CacheRuntime', () => {
   });
 
   it('says when a Dataset has no CacheRuntime', async () => {
-    await create('datasets', ds('lonely', { mounts: [{ name: 'a', uri: `file://${dataDir}` }] }));
+    await create('datasets', ds('lonely', { mounts: [data.mount('a')] }));
     const d = await waitUntil(async () => {
       const o = await get('datasets', 'lonely');
       return o.status?.conditions?.find((c: any) => c.reason === 'NoRuntime') ? o : undefined;
@@ -152,12 +179,12 @@ describe('Dataset + CacheRuntime', () => {
   });
 
   it('holds deletion while a pod uses the PVC, then cleans up everything', async () => {
-    await create('datasets', ds('held', { mounts: [{ name: 'a', uri: `file://${dataDir}` }] }));
+    await create('datasets', ds('held', { mounts: [data.mount('a')] }));
     await create('cacheruntimes', rt('held', { tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } }));
-    await waitUntil(async () => (await get('datasets', 'held')).status?.phase === 'Bound', 15_000, 'held Bound');
+    await waitUntil(async () => (await get('datasets', 'held')).status?.phase === 'Bound', cluster.emulated ? 60_000 : 180_000, 'held Bound');
     await core.createNamespacedPod({
       namespace: NS,
-      body: { metadata: { name: 'reader' }, spec: { containers: [{ name: 'r', image: 'busybox', volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'held' } }] } },
+      body: { metadata: { name: 'reader' }, spec: { containers: [{ name: 'r', image: testImage(), command: ['sleep', '3600'], volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'held' } }] } },
     });
     await custom.deleteNamespacedCustomObject({ ...GVR('datasets', NS), name: 'held' });
     const term = await waitUntil(async () => {
@@ -170,7 +197,7 @@ describe('Dataset + CacheRuntime', () => {
     await waitUntil(async () => get('datasets', 'held').then(() => false, (e) => e.code === 404), 15_000, 'Dataset gone');
     await waitUntil(async () => core.readPersistentVolume({ name: `hoard-${NS}-held` }).then(() => false, (e) => e.code === 404), 15_000, 'PV gone');
     await waitUntil(async () => core.readNamespacedConfigMap({ name: 'held-mounts', namespace: NS }).then(() => false, (e) => e.code === 404), 15_000, 'ConfigMap gone');
-  });
+  }, 240_000);
 
   it('deletes at once when no pod uses the PVC', async () => {
     await custom.deleteNamespacedCustomObject({ ...GVR('datasets', NS), name: 'lonely' });
