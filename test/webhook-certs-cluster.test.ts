@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { defaultCertPolicy, planCerts } from '../operator/webhook/cert-plan.js';
 import { buildCertSecret, certsFromSecret } from '../operator/webhook/cert-secret.js';
@@ -8,9 +7,9 @@ import { splitPem } from '../operator/webhook/certs.js';
 import { serviceDnsNames } from '../operator/webhook/index.js';
 import { getTestCluster, type TestCluster } from './support/kube.js';
 import { waitUntil } from './operator/harness.js';
-import { spawnOperator, type OperatorProcess } from './operator/process.js';
+import type { OperatorProcess } from './operator/process.js';
 import { httpsRequest, podReview, decodePatch } from './webhook/client.js';
-import { boundClaim, CONFIG, installWebhookConfiguration, OPERATOR_NS, SECRET, SERVICE } from './webhook/cluster.js';
+import { boundClaim, CONFIG, installWebhookConfiguration, OPERATOR_NS, SECRET, SERVICE, spawnWebhookOperator } from './webhook/cluster.js';
 import { ensureNamespace, installCrds } from './operator/harness.js';
 
 const DAY = 24 * 3600_000;
@@ -20,21 +19,8 @@ let core: CoreV1Api;
 let admission: AdmissionregistrationV1Api;
 const replicas: { proc: OperatorProcess; port: number }[] = [];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function startReplica(id: string): Promise<void> {
-  const port = await freePort();
-  const proc = await spawnOperator(cluster.kubeconfigPath, [
-    '--identity', id, '--lease-namespace', OPERATOR_NS, '--lease-duration', '3000', '--stats-interval', '60000',
-    '--webhook-port', String(port), '--webhook-host', '127.0.0.1', '--webhook-namespace', OPERATOR_NS, '--webhook-cert-check-interval', '500',
-  ]);
-  replicas.push({ proc, port });
+  replicas.push(await spawnWebhookOperator(cluster.kubeconfigPath, id));
 }
 
 const readSecret = () => core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
