@@ -88,9 +88,13 @@ export interface DatasetStatus {
   cacheStates?: {
     cacheCapacity?: string;
     cacheCapacityBytes?: number;
+    /** Bytes readers get as hits: each page counted once, on the worker that owns it on the ring. */
     cached?: string;
     cachedBytes?: number;
     cachedPercentage?: string;
+    /** Copies on workers that do not own the pages on the current ring (after a scale-up, or while out of it). */
+    stale?: string;
+    staleBytes?: number;
     hitRatio?: string;
   };
   workers?: { desired: number; ready: number };

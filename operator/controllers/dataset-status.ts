@@ -4,26 +4,50 @@ import type { DatasetStats } from '../stats/source.js';
 
 const pct = (n: number, d: number) => `${d > 0 ? Math.min(100, (n / d) * 100).toFixed(1) : '0.0'}%`;
 
-/** Folds worker stats into the Dataset status (printer columns read the human strings). */
-export function applyStats(status: DatasetStatus, stats: DatasetStats, at: Date): void {
+/**
+ * Folds worker stats into the Dataset status (printer columns read the human strings). Cached
+ * bytes are what each worker owns on the clients' ring, so a page is counted once, on the worker
+ * readers get it from; copies elsewhere are stale bytes. A worker that did not weigh its pages by
+ * the ring (an older worker, or no ring was known) has all of its bytes counted as cached; their
+ * ids are returned so the status can say that its figure includes stale copies.
+ */
+export function applyStats(status: DatasetStatus, stats: DatasetStats, at: Date): { unweighed: string[] } {
   if (stats.ufs) {
     status.ufsTotalBytes = stats.ufs.totalBytes;
     status.ufsTotal = formatSize(stats.ufs.totalBytes);
     status.fileCount = stats.ufs.fileCount;
   }
-  if (stats.workers.length === 0) return;
-  const sum = (f: (w: DatasetStats['workers'][number]) => number) => stats.workers.reduce((a, w) => a + (Number(f(w)) || 0), 0);
-  const capacity = sum((w) => w.capacityBytes);
-  const used = sum((w) => w.usedBytes);
-  const hits = sum((w) => w.hits);
-  const misses = sum((w) => w.misses);
+  const unweighed: string[] = [];
+  if (stats.workers.length === 0) return { unweighed };
+  let capacity = 0;
+  let cached = 0;
+  let stale = 0;
+  let hits = 0;
+  let misses = 0;
+  for (const w of stats.workers) {
+    const used = Number(w.usedBytes) || 0;
+    capacity += Number(w.capacityBytes) || 0;
+    hits += Number(w.hits) || 0;
+    misses += Number(w.misses) || 0;
+    if (w.ownedBytes === undefined) {
+      unweighed.push(w.workerId);
+      cached += used;
+      continue;
+    }
+    const owned = Math.min(used, Number(w.ownedBytes) || 0);
+    cached += owned;
+    stale += used - owned;
+  }
   status.cacheStates = {
     cacheCapacity: formatSize(capacity),
     cacheCapacityBytes: capacity,
-    cached: formatSize(used),
-    cachedBytes: used,
-    cachedPercentage: pct(used, status.ufsTotalBytes ?? 0),
+    cached: formatSize(cached),
+    cachedBytes: cached,
+    cachedPercentage: pct(cached, status.ufsTotalBytes ?? 0),
+    stale: formatSize(stale),
+    staleBytes: stale,
     hitRatio: pct(hits, hits + misses),
   };
   status.statsTime = at.toISOString().replace(/\.\d+Z$/, 'Z');
+  return { unweighed: unweighed.sort() };
 }

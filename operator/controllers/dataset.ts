@@ -22,7 +22,7 @@ import { applyStats } from './dataset-status.js';
 import { fuseStatus } from './fuse-status.js';
 import { checkSecrets } from './secrets.js';
 import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
-import { describeUnready, unreadyPods } from './worker-diagnosis.js';
+import { describeUnready, ringMembers, unreadyPods } from './worker-diagnosis.js';
 
 export interface DatasetControllerOptions {
   k: KubeClients;
@@ -266,8 +266,8 @@ export class DatasetController {
       st.inFlight = true;
       st.lastAt = now;
       const withUfs = now - st.lastUfsAt >= this.o.ufsIntervalMs;
-      this.o.stats
-        .collect(ref, { withUfs })
+      this.ringOf(ref.namespace, ref.name)
+        .then((ring) => this.o.stats.collect({ ...ref, ring }, { withUfs }))
         .then((r) => {
           if (r.workers.length > 0 || r.ufs) {
             st.latest = r;
@@ -282,13 +282,26 @@ export class DatasetController {
           this.o.enqueue(key);
         });
     }
-    if (st.latest && st.latestAt) applyStats(status, st.latest, st.latestAt);
+    const { unweighed } = st.latest && st.latestAt ? applyStats(status, st.latest, st.latestAt) : { unweighed: [] };
     if (st.lastError && (!st.latest || st.latest.workers.length === 0 || st.lastError.includes('unreachable'))) {
       const kept = status.statsTime ? `; keeping the values gathered at ${status.statsTime}` : '';
       set({ type: 'StatsAvailable', status: 'False', reason: 'WorkersUnreachable', message: `could not read worker stats: ${st.lastError}${kept}` });
     } else if (st.latest) {
       const truncated = st.latest.ufs?.truncated ? ' (UFS totals are partial: the listing was cut off)' : '';
-      set({ type: 'StatsAvailable', status: 'True', reason: 'StatsCollected', message: `stats from ${st.latest.workers.length} worker(s)${truncated}` });
+      const stale = unweighed.length === 0 ? '' : `; cached bytes include stale copies on ${unweighed.join(', ')}: ${st.latest.ring ? 'workers of an older version do not report what they own on the ring' : 'the ring is unknown (no ready worker pod could be listed)'}`;
+      set({ type: 'StatsAvailable', status: 'True', reason: 'StatsCollected', message: `stats from ${st.latest.workers.length} worker(s)${truncated}${stale}` });
+    }
+  }
+
+  /** The ring the clients use (the ready worker pods, as the SRV records list them); undefined when none can be listed. */
+  private async ringOf(namespace: string, name: string): Promise<string[] | undefined> {
+    try {
+      const list = await this.o.k.core.listNamespacedPod({ namespace, labelSelector: selectorString(selectorLabels(name, 'worker')) });
+      const ring = ringMembers(list.items);
+      return ring.length > 0 ? ring : undefined;
+    } catch (e) {
+      this.o.log.debug({ dataset: `${namespace}/${name}`, err: describeError(e) }, 'cannot list worker pods; cached bytes will include stale copies');
+      return undefined;
     }
   }
 

@@ -8,6 +8,14 @@ function isReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
+/**
+ * The workers the clients hash over: ready pods that are not terminating, as the headless
+ * Service's endpoints (and so its SRV records) list them; by name, sorted.
+ */
+export function ringMembers(pods: V1Pod[]): string[] {
+  return pods.filter((p) => !p.metadata?.deletionTimestamp && isReady(p)).map((p) => p.metadata!.name!).sort();
+}
+
 /** Worker pods that are not ready, in ordinal order (the ones whose reason the Dataset reports). */
 export function unreadyPods(pods: V1Pod[]): V1Pod[] {
   return pods.filter((p) => !p.metadata?.deletionTimestamp && !isReady(p)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en', { numeric: true }));

@@ -1,12 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { workerServiceCtor } from '../../worker/client/connection.js';
+import { toStats, workerServiceCtor } from '../../worker/client/connection.js';
+import { DEFAULT_BLOCK_SIZE } from '../../worker/client/ring.js';
 import type { WorkerStats } from '../../worker/client/types.js';
 import { workerEndpoints } from './endpoints.js';
 import { WORKER_GRPC_PORT } from '../builders/names.js';
 import type { DatasetRef, DatasetStats, StatsSource, WorkerPod } from './source.js';
-
-// The Stats reply decodes to the client's WorkerStats, except that an empty repeated field may be absent.
-type RawStats = Omit<WorkerStats, 'tiers'> & { tiers?: WorkerStats['tiers'] };
 
 interface RawFileInfo {
   path: string;
@@ -15,7 +13,7 @@ interface RawFileInfo {
 }
 
 type WorkerStub = grpc.Client & {
-  Stats(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: RawStats) => void): void;
+  Stats(req: { ring?: string[]; blockSize?: number }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: object) => void): void;
   Purge(req: { workerId: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { removed?: string[] }) => void): void;
   List(req: { path: string }, opts: grpc.CallOptions): grpc.ClientReadableStream<RawFileInfo>;
 };
@@ -42,11 +40,13 @@ export class GrpcStatsSource implements StatsSource {
 
   async collect(ref: DatasetRef, { withUfs }: { withUfs: boolean }): Promise<DatasetStats> {
     const endpoints = workerEndpoints(ref, this.opts.overrides ?? new Map(), this.opts.clusterDomain);
-    const result: DatasetStats = { workers: [], unreachable: [] };
+    const result: DatasetStats = { workers: [], unreachable: [], ...(ref.ring && { ring: ref.ring }) };
+    // The clients' block size is the default: no mount or loader sets another.
+    const weigh = ref.ring && { ring: ref.ring, blockSize: DEFAULT_BLOCK_SIZE };
     await Promise.all(
       endpoints.map(async (endpoint) => {
         try {
-          result.workers.push(await this.stats(endpoint));
+          result.workers.push(await this.stats(endpoint, weigh));
         } catch (e) {
           result.unreachable.push({ endpoint, error: (e as Error).message });
         }
@@ -110,15 +110,16 @@ export class GrpcStatsSource implements StatsSource {
     return fn(client).finally(() => client.close());
   }
 
-  private stats(endpoint: string): Promise<WorkerStats> {
+  /** One worker's Stats; with a ring, it also weighs its pages by it (ownedBytes). */
+  private stats(endpoint: string, weigh?: { ring: string[]; blockSize: number }): Promise<WorkerStats> {
     const deadline = Date.now() + (this.opts.timeoutMs ?? 3000);
     return this.withClient(
       endpoint,
       (c) =>
         new Promise<WorkerStats>((resolve, reject) => {
-          c.Stats({}, { deadline }, (err, res) => {
+          c.Stats(weigh ?? {}, { deadline }, (err, res) => {
             if (err) return reject(new Error(`${endpoint}: ${err.details || err.message}`));
-            resolve({ ...res, tiers: res.tiers ?? [] });
+            resolve(toStats(res, endpoint));
           });
         }),
     );

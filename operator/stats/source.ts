@@ -6,6 +6,8 @@ export interface DatasetStats {
   workers: WorkerStats[];
   /** Workers that did not answer, with the reason. */
   unreachable: { endpoint: string; error: string }[];
+  /** The ring the workers weighed their pages by (ownedBytes); absent when none was known. */
+  ring?: string[];
   /** UFS totals; absent when no worker could list the namespace. */
   ufs?: { totalBytes: number; fileCount: number; truncated: boolean };
 }
@@ -15,6 +17,11 @@ export interface DatasetRef {
   name: string;
   /** Workers the StatefulSet has (ordinals 0..replicas-1). */
   replicas: number;
+  /**
+   * The workers the clients hash over: the ready worker pods, which is what the headless
+   * Service's SRV records list. Each worker then reports what it owns on that ring.
+   */
+  ring?: string[];
 }
 
 /** A worker pod addressed by its IP (a pod that is not ready has no DNS name). */

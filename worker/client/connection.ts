@@ -61,7 +61,8 @@ function toFileInfo(w: any): FileInfo {
   };
 }
 
-function toStats(w: any, fallbackId: string): WorkerStats {
+/** A decoded Stats reply as WorkerStats (fields an older worker leaves out stay undefined or default). */
+export function toStats(w: any, fallbackId: string): WorkerStats {
   return {
     workerId: w.workerId || fallbackId,
     capacityBytes: Number(w.capacityBytes),
@@ -81,6 +82,7 @@ function toStats(w: any, fallbackId: string): WorkerStats {
       usedBytes: Number(t.usedBytes),
       pages: Number(t.pages),
     })),
+    ...(w.ownedBytes !== undefined && w.ownedBytes !== null && { ownedBytes: Number(w.ownedBytes), ownedPages: Number(w.ownedPages ?? 0) }),
     shortCircuit: w.shortCircuit?.dir ? { dir: String(w.shortCircuit.dir), token: String(w.shortCircuit.token), pageSize: Number(w.shortCircuit.pageSize) } : undefined,
   };
 }

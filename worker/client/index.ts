@@ -9,12 +9,13 @@ import { runLoad } from './loader.js';
 import { SrvMembership, StaticMembership, type MembershipSource, type SrvResolver } from './membership.js';
 import { WorkerPool } from './pool.js';
 import { ReadAhead, type FileRef } from './readahead.js';
+import { blockKey, DEFAULT_BLOCK_SIZE } from './ring.js';
 import { ShortCircuitReader } from './short-circuit.js';
 import { TtlCache } from './ttl-cache.js';
 import type { ClientMemory, DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
 
 export type { ClientMemory, DataClient, FileInfo, LoadOptions, LoadProgress, WorkerStats } from './types.js';
-export { HashRing } from './ring.js';
+export { blockKey, DEFAULT_BLOCK_SIZE, HashRing } from './ring.js';
 export { parseMember, type Member } from './membership.js';
 
 export interface ClientOptions {
@@ -88,7 +89,7 @@ class HoardClient implements DataClient {
 
   constructor(opts: ClientOptions) {
     this.replication = positiveInt(opts.replication, 1, 'replication');
-    this.blockSize = positiveInt(opts.blockSize, 64 * MiB, 'blockSize', 4096);
+    this.blockSize = positiveInt(opts.blockSize, DEFAULT_BLOCK_SIZE, 'blockSize', 4096);
     this.timeoutMs = positiveInt(opts.timeoutMs, 10_000, 'timeoutMs');
     const readAheadBytes = positiveInt(opts.readAheadBytes, 16 * MiB, 'readAheadBytes', 0);
     const bufferBytes = positiveInt(opts.readAheadBufferBytes, 128 * MiB, 'readAheadBufferBytes', 0);
@@ -251,7 +252,7 @@ class HoardClient implements DataClient {
   private fetchNow(file: FileRef, offset: number, length: number, into?: Buffer): Buffer | undefined {
     const block = Math.floor(offset / this.blockSize);
     if (length >= LOCAL_ASYNC_BYTES || Math.floor((offset + length - 1) / this.blockSize) !== block) return undefined;
-    const owner = this.pool.candidates(`${file.path}#${block}`, this.replication).up[0];
+    const owner = this.pool.candidates(blockKey(file.path, block), this.replication).up[0];
     return owner && this.local?.read(owner.id, file, offset, length, into);
   }
 
@@ -288,7 +289,7 @@ class HoardClient implements DataClient {
     const direct = this.direct;
     const what = `read ${p} [${offset}, +${length})`;
     return this.viaWorkers(
-      `${p}#${block}`,
+      blockKey(p, block),
       what,
       async (c) => {
         const local = this.local;

@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/log.js';
 import type { WireLoadItem, WireLoadProgress } from './connection.js';
 import { WorkerCallError } from './errors.js';
 import type { WorkerPool } from './pool.js';
+import { blockKey } from './ring.js';
 import type { FileInfo, LoadOptions, LoadProgress } from './types.js';
 
 export interface LoadContext {
@@ -146,7 +147,7 @@ export async function runLoad(ctx: LoadContext, paths: string[], opts: LoadOptio
     blocksLeft.set(f.path, blocks);
     for (let b = 0; b < blocks; b++) {
       const offset = b * ctx.blockSize;
-      const item: Item = { key: `${f.path}#${b}`, path: f.path, offset, length: Math.min(ctx.blockSize, f.size - offset) };
+      const item: Item = { key: blockKey(f.path, b), path: f.path, offset, length: Math.min(ctx.blockSize, f.size - offset) };
       const owner = route(item, new Set());
       if (!owner) {
         prog.fail(f.path);

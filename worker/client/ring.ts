@@ -1,5 +1,17 @@
 import { combine, hash64 } from './hash.js';
 
+/** Large files are placed on the ring per block of this many bytes unless a client is told otherwise. */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024 * 1024;
+
+/**
+ * The ring key of block `block` of `path` (whole files below the block size are block 0): clients
+ * place reads and loads by it, and a worker weighs its cached pages by it (Stats' owned bytes), so
+ * both must form it here.
+ */
+export function blockKey(path: string, block: number): string {
+  return `${path}#${block}`;
+}
+
 /**
  * Placement of keys (paths, or `path#block`) on workers by rendezvous (highest-random-weight)
  * hashing: each worker scores every key and the highest scores own it. Chosen over a virtual-node

@@ -37,6 +37,13 @@ export interface WorkerStats {
   /** The worker's own readiness reason (its /readyz text); empty from older workers. */
   readyReason?: string;
   tiers: { medium: string; capacityBytes: number; usedBytes: number; pages: number }[];
+  /**
+   * Of usedBytes/pages, what the worker owns under the ring a Stats request named (what readers
+   * get from it as hits; the rest are stale copies). Undefined when no ring was named, and from
+   * older workers.
+   */
+  ownedBytes?: number;
+  ownedPages?: number;
   /** The worker's RAM-disk pages, readable by a client on its host (worker/store/short-circuit.ts). */
   shortCircuit?: { dir: string; token: string; pageSize: number };
 }

@@ -45,11 +45,12 @@ export interface WorkerConfig {
 export const DEFAULT_TIER = 'MEM:512Mi';
 /** The longest ranged read a worker makes (CachedReader's maxRunBytes default). */
 const MAX_RUN_BYTES = 16 * 2 ** 20;
-const ID = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$/;
+/** A worker id (its place on the ring): a pod name, or any stable name of the same characters. */
+export const WORKER_ID = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$/;
 
 /** Validates every flag; each error names the flag and shows a valid value. */
 export async function workerConfigFromFlags(f: WorkerFlags): Promise<WorkerConfig> {
-  if (!f.id || !ID.test(f.id)) {
+  if (!f.id || !WORKER_ID.test(f.id)) {
     throw new Error(`--id: ${f.id ? `"${f.id}" is not valid` : 'required'}; use the worker's stable name, e.g. --id imagenet-worker-0 (letters, digits, '-', '_', '.')`);
   }
   if (!f.listen) throw new Error('--listen: required, e.g. --listen 0.0.0.0:9400');

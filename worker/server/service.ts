@@ -7,6 +7,7 @@ import type { ShortCircuitInfo } from '../store/short-circuit.js';
 import type { UfsEntry } from '../ufs/types.js';
 import { logFailure, statusNameOf, toServiceError } from './errors.js';
 import { runLoad, type LoadPlan, type RangeLoader } from './load.js';
+import { checkedRingRequest, ownedShare } from './ring-share.js';
 import { checkedTouch, type CheckedTouch } from './touch.js';
 import type { ListRequest, LoadRequest, ReadChunk, ReadRequest, StatRequest, WireFileInfo, WireLoadProgress } from './proto.js';
 import { readChunks, resolveReadTarget, type MetadataSource, type RangeReader, type SliceReader } from './read.js';
@@ -16,7 +17,11 @@ import { checkedRead, requestCount, requestInteger, requestPath } from './valida
 export interface WorkerContext {
   id: string;
   meta: MetadataSource;
-  reader: RangeReader & SliceReader & RangeLoader & { stats(): ReaderStats; touch(report: CheckedTouch): { touched: number; hits: number } };
+  reader: RangeReader & SliceReader & RangeLoader & {
+    stats(): ReaderStats;
+    pages(): Iterable<[key: string, bytes: number]>;
+    touch(report: CheckedTouch): { touched: number; hits: number };
+  };
   chunkSize: number;
   pageSize: number;
   /** Where clients on this host may read the MEM tier's page files (Stats), if they may. */
@@ -127,7 +132,10 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
       return { removed: await ctx.purge() };
     }),
 
-    Stats: unary<unknown, object>('Stats', async () => {
+    Stats: unary<{ ring?: unknown; blockSize?: unknown }, object>('Stats', async (req) => {
+      const ring = checkedRingRequest(req);
+      // Weighed first, then the totals: pages cached meanwhile are in the totals, never only in the share.
+      const owned = ring && (await ownedShare(ctx.reader.pages(), ctx.id, ring, ctx.pageSize));
       const s = ctx.reader.stats();
       return {
         workerId: ctx.id,
@@ -144,6 +152,8 @@ export function workerHandlers(ctx: WorkerContext): grpc.UntypedServiceImplement
         readyReason: ctx.readyReason(),
         tiers: s.tiers.map((t) => ({ medium: t.medium, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, pages: t.pages })),
         shortCircuit: ctx.shortCircuit,
+        // Pages evicted during the walk may have been weighed: never more than the totals.
+        ...(owned && { ownedBytes: Math.min(owned.bytes, s.usedBytes), ownedPages: Math.min(owned.pages, s.pages) }),
       };
     }),
   };

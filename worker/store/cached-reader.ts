@@ -207,6 +207,11 @@ export class CachedReader {
     return { touched, hits };
   }
 
+  /** Every distinct cached page with its length (PageStore.pages). */
+  pages(): IterableIterator<[key: string, bytes: number]> {
+    return this.store.pages();
+  }
+
   stats(): ReaderStats {
     return { ...this.store.stats(), hits: this.hits, misses: this.misses, ufsBytesRead: this.ufsBytesRead };
   }

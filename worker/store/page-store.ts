@@ -38,6 +38,8 @@ export class PageStore {
   /** How many tiers hold each page, and how many distinct pages each file has cached. */
   private readonly refs = new Map<string, number>();
   private readonly files = new Map<string, number>();
+  /** Lengths of the distinct pages shorter than pageSize (last pages of files); every other page is pageSize long. */
+  private readonly shortPages = new Map<string, number>();
   private distinctBytes = 0;
   private checksumFailures = 0;
   private closed = false;
@@ -171,6 +173,11 @@ export class PageStore {
     };
   }
 
+  /** Every distinct cached page with its length in bytes (a page two tiers hold comes once). */
+  *pages(): IterableIterator<[key: string, bytes: number]> {
+    for (const key of this.refs.keys()) yield [key, this.shortPages.get(key) ?? this.pageSize];
+  }
+
   private insertAt(t: number, key: string, data: Buffer): Promise<void> {
     const tier = this.tiers[t];
     const next = t + 1 < this.tiers.length ? t + 1 : undefined;
@@ -238,6 +245,7 @@ export class PageStore {
       this.refs.set(key, n + 1);
       if (n > 0) return;
       this.distinctBytes += dataLength;
+      if (dataLength !== this.pageSize) this.shortPages.set(key, dataLength);
       const fid = fileIdOfKey(key);
       this.files.set(fid, (this.files.get(fid) ?? 0) + 1);
     },
@@ -249,6 +257,7 @@ export class PageStore {
       }
       if (n === 0) return;
       this.refs.delete(key);
+      this.shortPages.delete(key);
       this.distinctBytes -= dataLength;
       const fid = fileIdOfKey(key);
       const pages = (this.files.get(fid) ?? 1) - 1;
