@@ -10,6 +10,7 @@ import { CrdController } from './crds.js';
 import { enforceImmutableFields } from './immutable.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet, type KubeletOptions } from './kubelet.js';
+import { servePortForward } from './port-forward.js';
 import { MutatingWebhooks } from './mutating-webhooks.js';
 import { Objects } from './objects.js';
 import { Registry } from './registry.js';
@@ -91,6 +92,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   });
   const server = createServer((req, res) => router.handle(req, res));
   server.keepAliveTimeout = 60_000;
+  const portForwards = servePortForward(server, store);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
@@ -120,6 +122,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     async stop() {
       await kubelet?.stop();
       server.closeAllConnections();
+      portForwards.close(); // upgraded connections are no longer the HTTP server's to close
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     },
