@@ -1,5 +1,6 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
+import { DEFAULT_HOST_PATH_ALLOW, hostPathPolicy } from '../lib/host-paths.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { MOUNT_POD_LABELS, MOUNT_POD_SELECTOR } from '../lib/mount-pod-labels.js';
 import { GROUP, PLURALS, VERSION } from './api/types.js';
@@ -29,6 +30,11 @@ export interface OperatorOptions {
   leaderElection?: { namespace: string; name: string; identity?: string; leaseDurationMs?: number } | false;
   /** Reconcile only these namespaces (watches are namespaced); undefined = the whole cluster. */
   namespaces?: string[];
+  /**
+   * Node folders (normalised prefixes, lib/host-paths.ts parseHostPathAllowList) Datasets' file://
+   * mounts may name; default /srv. System and kubelet folders and cache tiers are refused anyway.
+   */
+  hostPathAllow?: string[];
   log?: Logger;
   /** Serve the mutating admission webhook (every replica serves; the leader keeps its certificate). */
   webhook?: Omit<WebhookOptions, 'kubeConfig' | 'isLeader' | 'log' | 'event'>;
@@ -61,6 +67,8 @@ export function startOperator(o: OperatorOptions): RunningOperator {
     statsIntervalMs: o.statsIntervalMs ?? 15_000,
     ufsIntervalMs: o.ufsIntervalMs ?? 300_000,
     enqueue: enqueueDataset,
+    hostPaths: hostPathPolicy(o.hostPathAllow ?? DEFAULT_HOST_PATH_ALLOW, o.ctx.kubeletDir ? [o.ctx.kubeletDir] : []),
+    namespaces: o.namespaces,
   });
   const dataloads = new DataLoadController({ k, events, log, ctx: o.ctx, stats, enqueue: enqueueDataload });
 
@@ -84,7 +92,8 @@ export function startOperator(o: OperatorOptions): RunningOperator {
       const scoped = (name: string) => (ns ? `${name}@${ns}` : name);
       return [
         startWatch<Obj>(k, { name: scoped('datasets'), ...cr(PLURALS.Dataset), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
-        startWatch<Obj>(k, { name: scoped('cacheruntimes'), ...cr(PLURALS.CacheRuntime), keys: (d) => [nsName(d)], specOnly: true }, enqueueDataset, log),
+        // A runtime's cache tier folders are off limits to every Dataset's file:// mounts.
+        startWatch<Obj>(k, { name: scoped('cacheruntimes'), ...cr(PLURALS.CacheRuntime), keys: (d) => [nsName(d), ...datasets.hostPathKeys()], specOnly: true }, enqueueDataset, log),
         startWatch<Obj>(k, {
           name: scoped('statefulsets'), path: at('/apis/apps/v1', 'statefulsets'), labelSelector: workerSelector, keys: instanceKey,
           list: () => (ns ? k.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: workerSelector }) : k.apps.listStatefulSetForAllNamespaces({ labelSelector: workerSelector })),
@@ -112,7 +121,7 @@ export function startOperator(o: OperatorOptions): RunningOperator {
         },
       }, enqueueDataset, log));
     }
-    log.info({ concurrency, namespaces: o.namespaces ?? 'all' }, 'controllers started');
+    log.info({ concurrency, namespaces: o.namespaces ?? 'all', hostPathAllow: o.hostPathAllow ?? DEFAULT_HOST_PATH_ALLOW }, 'controllers started');
   };
   const stopControllers = async () => {
     datasetQueue?.stop();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Command, Option } from 'commander';
+import { DEFAULT_HOST_PATH_ALLOW, normaliseHostPath, parseHostPathAllowList } from '../../lib/host-paths.js';
 import { createLogger } from '../../lib/log.js';
 import { defaultBuildContext } from '../../operator/builders/context.js';
 import { loadKubeConfig } from '../../operator/kube/clients.js';
@@ -36,6 +37,11 @@ export function leaseFor(namespaces: string[] | undefined, leaseNamespace?: stri
   return { namespace: leaseNamespace ?? process.env.POD_NAMESPACE ?? scope?.[0] ?? 'default', name };
 }
 
+/** The allow-list is parsed before --kubelet-dir is known; an entry inside that directory is refused here. */
+function checkAllowAgainstKubeletDir(allow: string[], kubeletDir: string): string[] {
+  return parseHostPathAllowList(allow, '--host-path-allow', [normaliseHostPath(kubeletDir, '--kubelet-dir')]);
+}
+
 function port(flag: string) {
   return (v: string) => {
     const n = Number(v);
@@ -53,6 +59,12 @@ export function operatorCommand(): Command {
     .addOption(new Option('--image-pull-policy <policy>', 'pull policy for that image').choices(['Always', 'IfNotPresent', 'Never']))
     .option('--cluster-domain <domain>', 'cluster DNS domain for worker SRV names', 'cluster.local')
     .option('--kubelet-dir <dir>', 'the kubelet\'s root directory on nodes, as the CSI node plugin mounts it (workers name their RAM-disk tier by its path there)', '/var/lib/kubelet')
+    .addOption(
+      new Option('--host-path-allow <prefix,...>', 'node folders Datasets\' file:// mounts may name (comma-separated; "" allows none). /etc, /proc, /sys, /dev, /run, /var/run, /root, the kubelet directory and CacheRuntime cache tier folders are refused whatever this says')
+        .env('HOARD_HOST_PATH_ALLOW')
+        .default(DEFAULT_HOST_PATH_ALLOW, DEFAULT_HOST_PATH_ALLOW.join(','))
+        .argParser((v: string) => parseHostPathAllowList(v, '--host-path-allow')),
+    )
     .option('--concurrency <n>', 'datasets reconciled at once', (v) => Number(v), 8)
     .option('--stats-interval <ms>', 'how often worker stats are gathered per Bound dataset', positiveMs('--stats-interval'), 15_000)
     .option('--ufs-interval <ms>', 'how often the UFS is walked for total size and file count', positiveMs('--ufs-interval'), 300_000)
@@ -77,6 +89,7 @@ export function operatorCommand(): Command {
     .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle the leader keeps equal to the CA', 'hoard-webhook')
     .option('--webhook-cert-check-interval <ms>', 'how often the certificate is checked, renewed when due (leader) and reloaded (every replica)', positiveMs('--webhook-cert-check-interval'), 60_000)
     .action(async (opts) => {
+      const hostPathAllow = checkAllowAgainstKubeletDir(opts.hostPathAllow, opts.kubeletDir);
       const log = createLogger('operator');
       const running = startOperator({
         kubeConfig: loadKubeConfig(opts.kubeconfig),
@@ -86,6 +99,7 @@ export function operatorCommand(): Command {
         statsIntervalMs: opts.statsInterval,
         ufsIntervalMs: opts.ufsInterval,
         namespaces: opts.namespaces,
+        hostPathAllow,
         leaderElection: opts.leaderElect ? { ...leaseFor(opts.namespaces, opts.leaseNamespace, opts.leaseName), identity: opts.identity, leaseDurationMs: opts.leaseDuration } : false,
         log,
         webhook: opts.webhookPort

@@ -1,4 +1,5 @@
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { HostPathPolicy } from '../../lib/host-paths.js';
 import type { Logger } from '../../lib/log.js';
 import { datasetMountPodSelector } from '../../lib/mount-pod-labels.js';
 import type { CacheRuntime, CacheRuntimeStatus, Condition, Dataset, DatasetStatus } from '../api/types.js';
@@ -20,6 +21,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
 import { applyStats } from './dataset-status.js';
 import { fuseStatus } from './fuse-status.js';
+import { hasHostPathMounts, hostPathProblems, runtimeTierPaths } from './host-paths.js';
 import { checkSecrets } from './secrets.js';
 import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
 import { describeUnready, ringMembers, unreadyPods } from './worker-diagnosis.js';
@@ -36,6 +38,10 @@ export interface DatasetControllerOptions {
   ufsIntervalMs: number;
   /** Called when background stats arrive, to reconcile the key again. */
   enqueue: (key: string) => void;
+  /** Which node paths file:// mounts may name (lib/host-paths.ts). */
+  hostPaths: HostPathPolicy;
+  /** The namespaces reconciled (undefined = all): where CacheRuntimes are listed when RBAC is namespaced. */
+  namespaces?: string[];
 }
 
 interface StatsState {
@@ -57,6 +63,8 @@ export class DatasetController {
   private readonly crs: CustomResources;
   private readonly res: ReturnType<typeof accessors>;
   private readonly statsState = new Map<string, StatsState>();
+  /** Datasets with file:// mounts: a CacheRuntime's tier folders change what they may read. */
+  private readonly hostPathDatasets = new Set<string>();
 
   constructor(private readonly o: DatasetControllerOptions) {
     this.crs = new CustomResources(o.k);
@@ -71,6 +79,7 @@ export class DatasetController {
     } catch (e) {
       if (!isNotFound(e)) throw e;
       this.statsState.delete(key);
+      this.hostPathDatasets.delete(key);
       return this.orphanRuntime(namespace, name);
     }
     if (ds.metadata.deletionTimestamp) return this.finalize(ds);
@@ -82,6 +91,12 @@ export class DatasetController {
     const status: DatasetStatus = structuredClone(ds.status ?? {});
     const gen = ds.metadata.generation;
     const set = (c: ConditionInput) => (status.conditions = setCondition(status.conditions, c, gen));
+
+    if (hasHostPathMounts(ds)) {
+      this.hostPathDatasets.add(key);
+      const refused = hostPathProblems(ds, this.o.hostPaths, await runtimeTierPaths(this.o.k, this.o.namespaces, namespace));
+      if (refused.length > 0) return this.refuseHostPaths(ds, status, refused.join('; '));
+    } else this.hostPathDatasets.delete(key);
 
     const problems = validateDatasetSpec(ds.spec);
     if (problems.length > 0) {
@@ -157,6 +172,37 @@ export class DatasetController {
         : { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${desired} workers ready` }, rt.metadata.generation),
     });
     return this.writeStatus(ds, status, bound && workersOk ? this.o.statsIntervalMs : 2_000);
+  }
+
+  /** Keys of the Datasets with file:// mounts, reconciled again when any CacheRuntime changes. */
+  hostPathKeys(): string[] {
+    return [...this.hostPathDatasets];
+  }
+
+  /**
+   * A file:// mount names a node path the admin does not allow: no workers (and so no hostPath
+   * volume) exist for the Dataset, whatever ran before; it recovers on its own once the spec or
+   * the operator's allow-list changes. The PV, if any, stays: the CSI node plugin applies the same
+   * rule before it gives a mount pod a host path.
+   */
+  private async refuseHostPaths(ds: Dataset, status: DatasetStatus, message: string): Promise<Result> {
+    const { namespace, name } = ds.metadata;
+    await this.deleteWorkers(namespace, name);
+    this.statsState.delete(`${namespace}/${name}`);
+    status.phase = 'Failed';
+    status.workers = { desired: 0, ready: 0 };
+    status.conditions = removeCondition(status.conditions, 'WorkersReady');
+    status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'HostPathNotAllowed', message }, ds.metadata.generation);
+    const rt = await this.getRuntime(namespace, name);
+    if (rt) {
+      await this.writeRuntimeStatus(rt, {
+        phase: 'Pending',
+        replicas: 0,
+        workers: { desired: rt.spec.replicas ?? 1, ready: 0 },
+        conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason: 'HostPathNotAllowed', message: `Dataset ${name} runs no workers: ${message}` }, rt.metadata.generation),
+      });
+    }
+    return this.writeStatus(ds, status);
   }
 
   /**
@@ -320,7 +366,10 @@ export class DatasetController {
     if (before.phase !== after.phase && after.phase) {
       const ready = getCondition(after.conditions, 'Ready');
       const type = after.phase === 'Failed' || after.phase === 'Terminating' ? 'Warning' : 'Normal';
-      await events.record(ds, type, `Phase${after.phase}`, `phase ${before.phase ?? '(none)'} -> ${after.phase}${ready ? `: ${ready.message}` : ''}`);
+      // A failure's Event carries its cause as reason (InvalidSpec, HostPathNotAllowed, ...), so
+      // `kubectl get events --field-selector reason=...` finds it.
+      const reason = after.phase === 'Failed' && ready?.status === 'False' ? ready.reason : `Phase${after.phase}`;
+      await events.record(ds, type, reason, `phase ${before.phase ?? '(none)'} -> ${after.phase}${ready ? `: ${ready.message}` : ''}`);
     }
     for (const c of changedConditions(before.conditions, after.conditions)) {
       if (c.type === 'Ready') continue; // told by the phase event

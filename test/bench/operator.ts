@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const start = Date.now();
   for (let i = 0; i < COUNT; i++) {
     const name = `ds-${i}`;
-    await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec: { mounts: [{ name: 'a', uri: `file:///data/${i}` }] } } });
+    await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec: { mounts: [{ name: 'a', uri: `file:///srv/data/${i}` }] } } });
     await custom.createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name, namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '1Gi' }] } } } });
   }
   const created = Date.now();
