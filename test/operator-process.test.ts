@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AppsV1Api, CoordinationV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { getTestCluster, type TestCluster } from './support/kube.js';
 import { startDataServer, type DataServer } from './support/data-server.js';
-import { deleteTestNamespace, GVR, installCrds, testNamespace, waitUntil } from './operator/harness.js';
+import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, testNamespace, waitUntil } from './operator/harness.js';
 import { spawnOperator, type OperatorProcess } from './operator/process.js';
 
 let NS: string;
@@ -13,7 +13,8 @@ let apps: AppsV1Api;
 let coordination: CoordinationV1Api;
 const running: OperatorProcess[] = [];
 
-const flags = (id: string) => ['--identity', id, '--namespaces', NS, '--lease-namespace', NS, '--lease-duration', '3000', '--stats-interval', '60000'];
+// The image and DNS domain matter on a real cluster, where the workers run as pods from that image.
+const flags = (id: string) => ['--identity', id, '--namespaces', NS, '--lease-namespace', NS, '--lease-duration', '3000', '--stats-interval', '60000', '--image', testImage(), '--cluster-domain', testClusterDomain()];
 
 async function addDataset(name: string, replicas = 1): Promise<void> {
   await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name, namespace: NS }, spec: { mounts: [data.mount('a')] } } });
@@ -58,6 +59,7 @@ describe('hoard operator processes', () => {
     await waitUntil(async () => (await Promise.all(Array.from({ length: 10 }, (_, i) => phase(`crash-${i}`)))).every((p) => p === 'Bound'), boundWithin(), 'all Bound after restart');
     const sets = (await apps.listNamespacedStatefulSet({ namespace: NS })).items.filter((s) => s.metadata!.name!.startsWith('crash-'));
     expect(sets).toHaveLength(10);
+    for (const s of sets) expect(s.spec!.template.spec!.containers[0]!.image).toBe(testImage());
   }, 240_000);
 
   it('two replicas: one leader reconciles; the standby takes over when it dies', async () => {
