@@ -1,4 +1,4 @@
-import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { HostPathPolicy } from '../../lib/host-paths.js';
 import type { Logger } from '../../lib/log.js';
 import { datasetMountPodSelector } from '../../lib/mount-pod-labels.js';
@@ -14,7 +14,7 @@ import { buildWorkerStatefulSet } from '../builders/worker-statefulset.js';
 import { apply, deleteIgnoringMissing } from '../kube/apply.js';
 import type { KubeClients } from '../kube/clients.js';
 import { CustomResources } from '../kube/custom.js';
-import { describeError, isInvalid, isNotFound } from '../kube/errors.js';
+import { describeError, isNotFound } from '../kube/errors.js';
 import { accessors } from '../kube/resources.js';
 import { changedConditions, getCondition, removeCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -23,6 +23,7 @@ import { applyStats } from './dataset-status.js';
 import { fuseStatus } from './fuse-status.js';
 import { hasHostPathMounts, hostPathProblems, runtimeTierPaths } from './host-paths.js';
 import { checkSecrets } from './secrets.js';
+import { podsUsingClaim, reconcileVolume } from './volume.js';
 import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
 import { describeUnready, ringMembers, unreadyPods } from './worker-diagnosis.js';
 
@@ -137,7 +138,7 @@ export class DatasetController {
     if (secrets.data.size > 0) set({ type: 'CredentialsReady', status: 'True', reason: 'SecretsFound', message: `Secrets ${[...secrets.data.keys()].join(', ')} hold the credentials` });
     else status.conditions = removeCondition(status.conditions, 'CredentialsReady');
 
-    const sts = await this.applyObjects(ds, rt, secrets.data, set);
+    const { sts, requeueAfterMs: volumeRequeue } = await this.applyObjects(ds, rt, secrets.data, set);
     const desired = rt.spec.replicas ?? 1;
     const ready = Math.min(sts.status?.readyReplicas ?? 0, desired);
     status.workers = { desired, ready };
@@ -171,7 +172,8 @@ export class DatasetController {
         ? { type: 'Ready', status: 'True', reason: 'WorkersReady', message: `${ready}/${desired} workers ready` }
         : { type: 'Ready', status: 'False', reason: 'WorkersNotReady', message: `${ready}/${desired} workers ready` }, rt.metadata.generation),
     });
-    return this.writeStatus(ds, status, bound && workersOk ? this.o.statsIntervalMs : 2_000);
+    const requeue = bound && workersOk ? this.o.statsIntervalMs : 2_000;
+    return this.writeStatus(ds, status, Math.min(requeue, volumeRequeue ?? requeue));
   }
 
   /** Keys of the Datasets with file:// mounts, reconciled again when any CacheRuntime changes. */
@@ -273,7 +275,7 @@ export class DatasetController {
   }
 
   /** Desired objects, applied in dependency order; the StatefulSet is returned for its status. */
-  private async applyObjects(ds: Dataset, rt: CacheRuntime, secretData: Map<string, Record<string, string>>, set: (c: ConditionInput) => void): Promise<V1StatefulSet> {
+  private async applyObjects(ds: Dataset, rt: CacheRuntime, secretData: Map<string, Record<string, string>>, set: (c: ConditionInput) => void): Promise<{ sts: V1StatefulSet; requeueAfterMs?: number }> {
     const { ctx, events } = this.o;
     const cm = buildMountsConfigMap(ds);
     await apply(this.res.configMap(cm), cm);
@@ -285,22 +287,9 @@ export class DatasetController {
     const sts = await apply(this.res.statefulSet(desiredSts), desiredSts);
     if (sts.action === 'created') await events.record(ds, 'Normal', 'WorkersCreated', `created StatefulSet ${desiredSts.metadata!.name} with ${desiredSts.spec!.replicas} workers`);
     if (sts.action === 'updated') await events.record(ds, 'Normal', 'WorkersUpdated', `updated StatefulSet ${desiredSts.metadata!.name} in place (replicas ${desiredSts.spec!.replicas})`);
-    const pv = buildPersistentVolume(ds, rt, ctx);
-    try {
-      const r = await apply(this.res.pv(pv), pv);
-      if (r.action === 'created') await events.record(ds, 'Normal', 'VolumeCreated', `created PersistentVolume ${pv.metadata!.name}`);
-      const pvc = buildPersistentVolumeClaim(ds);
-      const claim = await apply(this.res.pvc(pvc), pvc);
-      const phase = claim.object.status?.phase;
-      set(phase === 'Bound' || phase === undefined
-        ? { type: 'VolumeReady', status: 'True', reason: 'VolumeBound', message: `PVC ${pvc.metadata!.name} bound to PV ${pv.metadata!.name}` }
-        : { type: 'VolumeReady', status: 'False', reason: 'PVCNotBound', message: `PVC ${pvc.metadata!.name} is ${phase}, expected Bound to PV ${pv.metadata!.name}` });
-    } catch (e) {
-      if (!isInvalid(e)) throw e;
-      // A PV's CSI source is immutable: new mounts reach workers now, new pods once the PV is recreated.
-      set({ type: 'VolumeReady', status: 'False', reason: 'VolumeImmutable', message: `PersistentVolume ${pv.metadata!.name} cannot be changed in place (${describeError(e)}); workers use the new spec, delete unused pods' PVC to refresh it` });
-    }
-    return sts.object;
+    const volume = await reconcileVolume(this.o, ds, buildPersistentVolume(ds, rt, ctx), buildPersistentVolumeClaim(ds));
+    set(volume.condition);
+    return { sts: sts.object, requeueAfterMs: volume.requeueAfterMs };
   }
 
   /** Starts a background stats collection when due and folds the latest result into `status`. */
@@ -441,7 +430,7 @@ export class DatasetController {
       return this.writeStatus(ds, status, 3_000);
     }
     const pods = await core.listNamespacedPod({ namespace });
-    const users = pods.items.filter((p) => usesClaim(p, names.pvc(name))).map((p) => p.metadata!.name!);
+    const users = podsUsingClaim(pods.items, names.pvc(name));
     if (users.length > 0) {
       const status: DatasetStatus = structuredClone(ds.status ?? {});
       status.phase = 'Terminating';
@@ -449,7 +438,7 @@ export class DatasetController {
         type: 'Terminating',
         status: 'True',
         reason: 'PVCInUse',
-        message: `deletion waits: PVC ${names.pvc(name)} is used by pod(s) ${users.sort().join(', ')}; delete them to finish`,
+        message: `deletion waits: PVC ${names.pvc(name)} is used by pod(s) ${users.join(', ')}; delete them to finish`,
       }, ds.metadata.generation);
       return this.writeStatus(ds, status, 3_000);
     }
@@ -469,12 +458,6 @@ export class DatasetController {
     }
     this.statsState.delete(`${namespace}/${name}`);
   }
-}
-
-function usesClaim(pod: V1Pod, claim: string): boolean {
-  const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return false;
-  return (pod.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim);
 }
 
 export type { Condition };
