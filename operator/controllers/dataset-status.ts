@@ -51,3 +51,11 @@ export function applyStats(status: DatasetStatus, stats: DatasetStats, at: Date)
   status.statsTime = at.toISOString().replace(/\.\d+Z$/, 'Z');
   return { unweighed: unweighed.sort() };
 }
+
+/** The StatsAvailable message: how many workers answered, and what the figures cannot vouch for. */
+export function statsMessage(stats: DatasetStats, unweighed: string[]): string {
+  const truncated = stats.ufs?.truncated ? ' (UFS totals are partial: the listing was cut off)' : '';
+  const why = stats.ring ? 'workers of an older version do not report what they own on the ring' : 'the ring is unknown (no ready worker pod could be listed)';
+  const stale = unweighed.length === 0 ? '' : `; cached bytes include stale copies on ${unweighed.join(', ')}: ${why}`;
+  return `stats from ${stats.workers.length} worker(s)${truncated}${stale}`;
+}

@@ -19,7 +19,7 @@ import { accessors } from '../kube/resources.js';
 import { changedConditions, getCondition, removeCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
-import { applyStats } from './dataset-status.js';
+import { applyStats, statsMessage } from './dataset-status.js';
 import { fuseStatus } from './fuse-status.js';
 import { hasHostPathMounts, hostPathProblems, runtimeTierPaths } from './host-paths.js';
 import { checkSecrets } from './secrets.js';
@@ -322,9 +322,7 @@ export class DatasetController {
       const kept = status.statsTime ? `; keeping the values gathered at ${status.statsTime}` : '';
       set({ type: 'StatsAvailable', status: 'False', reason: 'WorkersUnreachable', message: `could not read worker stats: ${st.lastError}${kept}` });
     } else if (st.latest) {
-      const truncated = st.latest.ufs?.truncated ? ' (UFS totals are partial: the listing was cut off)' : '';
-      const stale = unweighed.length === 0 ? '' : `; cached bytes include stale copies on ${unweighed.join(', ')}: ${st.latest.ring ? 'workers of an older version do not report what they own on the ring' : 'the ring is unknown (no ready worker pod could be listed)'}`;
-      set({ type: 'StatsAvailable', status: 'True', reason: 'StatsCollected', message: `stats from ${st.latest.workers.length} worker(s)${truncated}${stale}` });
+      set({ type: 'StatsAvailable', status: 'True', reason: 'StatsCollected', message: statsMessage(st.latest, unweighed) });
     }
   }
 
