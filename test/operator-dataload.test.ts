@@ -2,14 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BatchV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { getTestCluster, type TestCluster } from './support/kube.js';
+import type { TestCluster } from './support/kube.js';
+import { startOperatorSuite, type OperatorSuite } from './operator/suite.js';
 import { startDataServer } from './support/data-server.js';
-import { resolveWorkersSrv, trackWorkerEndpoints, type WorkerEndpoints } from './support/worker-endpoints.js';
+import { resolveWorkersSrv } from './support/worker-endpoints.js';
 import type { JobContext } from './support/apiserver/index.js';
-import { startOperator, type RunningOperator } from '../operator/manager.js';
-import { createLogger } from '../lib/log.js';
 import { hoardBin } from '../lib/root.js';
-import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, testNamespace, waitUntil } from './operator/harness.js';
+import { GVR, waitUntil } from './operator/harness.js';
 
 /**
  * The same on the emulator and on a real cluster: the Dataset's own worker pods read the data
@@ -17,9 +16,8 @@ import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, te
  * real cluster. The emulator has no cluster DNS, so its kubelet runs the loader through runLoader.
  */
 let NS: string;
+let suite: OperatorSuite;
 let cluster: TestCluster;
-let endpoints: WorkerEndpoints;
-let operator: RunningOperator;
 let custom: CustomObjectsApi;
 let batch: BatchV1Api;
 const jobsRun: string[] = [];
@@ -41,24 +39,11 @@ async function runLoader(ctx: JobContext): Promise<void> {
 }
 
 beforeAll(async () => {
-  cluster = await getTestCluster({ realWorkers: true, kubelet: { jobHook: runLoader } });
-  const kc = cluster.kubeConfig;
-  custom = kc.makeApiClient(CustomObjectsApi);
-  batch = kc.makeApiClient(BatchV1Api);
-  await installCrds(kc);
-  NS = await testNamespace(kc, 'loads');
+  suite = await startOperatorSuite('loads', { kubelet: { jobHook: runLoader } });
+  ({ cluster, ns: NS } = suite);
+  custom = suite.kc.makeApiClient(CustomObjectsApi);
+  batch = suite.kc.makeApiClient(BatchV1Api);
   const data = await startDataServer(cluster, NS, Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`/f${i}.bin`, 200_000 + i])));
-  endpoints = await trackWorkerEndpoints(cluster, NS);
-  operator = startOperator({
-    kubeConfig: kc,
-    ctx: { image: testImage(), clusterDomain: testClusterDomain() },
-    namespaces: [NS],
-    endpointOverrides: endpoints.overrides,
-    statsIntervalMs: 300,
-    ufsIntervalMs: 300,
-    leaderElection: false,
-    log: createLogger('operator', 'warn'),
-  });
   await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name: 'cache', namespace: NS }, spec: { mounts: [data.mount('data')] } } });
   await custom.createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name: 'cache', namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }] } } } });
   await waitUntil(async () => {
@@ -67,12 +52,7 @@ beforeAll(async () => {
   }, cluster.emulated ? 60_000 : 180_000, 'dataset Bound with UFS totals');
 }, 240_000);
 
-afterAll(async () => {
-  if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
-  await operator?.stop();
-  await endpoints?.stop();
-  await cluster?.stop();
-}, 120_000);
+afterAll(() => suite?.stop(), 120_000);
 
 const dl = (name: string, spec: object) => ({ apiVersion: 'data.hoard.dev/v1alpha1', kind: 'DataLoad', metadata: { name, namespace: NS }, spec });
 const getDl = (name: string) => custom.getNamespacedCustomObject({ ...GVR('dataloads', NS), name }) as Promise<any>;

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { getTestCluster, type TestCluster } from './support/kube.js';
+import type { TestCluster } from './support/kube.js';
+import { startOperatorSuite, type OperatorSuite } from './operator/suite.js';
 import { startDataServer, type DataServer } from './support/data-server.js';
-import { trackWorkerEndpoints, type WorkerEndpoints } from './support/worker-endpoints.js';
-import { startOperator, type RunningOperator } from '../operator/manager.js';
-import { createLogger } from '../lib/log.js';
-import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testClusterDomain, testImage, testNamespace, updateSpec, waitUntil } from './operator/harness.js';
+import { crdManifests, GVR, jsonPath, testImage, updateSpec, waitUntil } from './operator/harness.js';
 
 /**
  * The same on the emulator and on a real cluster (HOARD_TEST_KUBECONFIG): the cluster's own
@@ -14,9 +12,8 @@ import { crdManifests, deleteTestNamespace, GVR, installCrds, jsonPath, testClus
  * server pod, and the operator reads their stats through trackWorkerEndpoints.
  */
 let NS: string;
+let suite: OperatorSuite;
 let cluster: TestCluster;
-let endpoints: WorkerEndpoints;
-let operator: RunningOperator;
 let data: DataServer;
 let ssdDir: string;
 let core: CoreV1Api;
@@ -29,34 +26,18 @@ const create = (plural: string, body: object) => custom.createNamespacedCustomOb
 const get = (plural: string, name: string) => custom.getNamespacedCustomObject({ ...GVR(plural, NS), name }) as Promise<any>;
 
 beforeAll(async () => {
-  cluster = await getTestCluster({ realWorkers: true });
-  const kc = cluster.kubeConfig;
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  custom = kc.makeApiClient(CustomObjectsApi);
-  await installCrds(kc);
-  NS = await testNamespace(kc, 'ml');
+  suite = await startOperatorSuite('ml');
+  ({ cluster, ns: NS } = suite);
+  core = suite.kc.makeApiClient(CoreV1Api);
+  apps = suite.kc.makeApiClient(AppsV1Api);
+  custom = suite.kc.makeApiClient(CustomObjectsApi);
   // A host folder of the nodes (the test machine on the emulator); each worker removes its own sub-folder.
   ssdDir = `/tmp/hoard-test-ssd-${NS}`;
   data = await startDataServer(cluster, NS, { '/a.bin': 300_000, '/sub/b.bin': 700_000 });
-  endpoints = await trackWorkerEndpoints(cluster, NS);
-  operator = startOperator({
-    kubeConfig: kc,
-    ctx: { image: testImage(), clusterDomain: testClusterDomain() },
-    namespaces: [NS],
-    endpointOverrides: endpoints.overrides,
-    statsIntervalMs: 300,
-    ufsIntervalMs: 300,
-    leaderElection: false,
-    log: createLogger('operator', 'warn'),
-  });
 }, 240_000);
 
 afterAll(async () => {
-  if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
-  await operator?.stop();
-  await endpoints?.stop();
-  await cluster?.stop();
+  await suite?.stop();
   if (cluster?.emulated && ssdDir) await rm(ssdDir, { recursive: true, force: true });
 }, 120_000);
 

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { getTestCluster, type TestCluster } from './support/kube.js';
+import type { TestCluster } from './support/kube.js';
+import { startOperatorSuite, type OperatorSuite } from './operator/suite.js';
 import { startDataServer, type DataServer } from './support/data-server.js';
-import { trackWorkerEndpoints, type WorkerEndpoints } from './support/worker-endpoints.js';
 import { rawWorkerClient } from './support/workers.js';
-import { startOperator, type RunningOperator } from '../operator/manager.js';
-import { createLogger } from '../lib/log.js';
 import { blockKey, createClient, HashRing } from '../worker/client/index.js';
-import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, testNamespace, updateSpec, waitUntil } from './operator/harness.js';
+import { GVR, updateSpec, waitUntil } from './operator/harness.js';
 
 /**
  * Status numbers that stay true when the ring changes, against the cluster's own worker pods
@@ -17,9 +15,8 @@ import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, te
  * copies left on the old owners show as stale bytes.
  */
 let NS: string;
+let suite: OperatorSuite;
 let cluster: TestCluster;
-let endpoints: WorkerEndpoints;
-let operator: RunningOperator;
 let data: DataServer;
 let custom: CustomObjectsApi;
 
@@ -27,31 +24,13 @@ let custom: CustomObjectsApi;
 const FILES = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`/f${String(i).padStart(2, '0')}.bin`, 40_000 + i * 7_001]));
 
 beforeAll(async () => {
-  cluster = await getTestCluster({ realWorkers: true });
-  const kc = cluster.kubeConfig;
-  custom = kc.makeApiClient(CustomObjectsApi);
-  await installCrds(kc);
-  NS = await testNamespace(kc, 'ring');
+  suite = await startOperatorSuite('ring');
+  ({ cluster, ns: NS } = suite);
+  custom = suite.kc.makeApiClient(CustomObjectsApi);
   data = await startDataServer(cluster, NS, FILES);
-  endpoints = await trackWorkerEndpoints(cluster, NS);
-  operator = startOperator({
-    kubeConfig: kc,
-    ctx: { image: testImage(), clusterDomain: testClusterDomain() },
-    namespaces: [NS],
-    endpointOverrides: endpoints.overrides,
-    statsIntervalMs: 300,
-    ufsIntervalMs: 300,
-    leaderElection: false,
-    log: createLogger('operator', 'warn'),
-  });
 }, 240_000);
 
-afterAll(async () => {
-  if (cluster && NS) await deleteTestNamespace(cluster.kubeConfig, NS);
-  await operator?.stop();
-  await endpoints?.stop();
-  await cluster?.stop();
-}, 120_000);
+afterAll(() => suite?.stop(), 120_000);
 
 const getDs = () => custom.getNamespacedCustomObject({ ...GVR('datasets', NS), name: 'ring' }) as Promise<any>;
 
@@ -61,7 +40,7 @@ async function readyWorkers(n: number): Promise<string[]> {
   const pods = (await cluster.kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/instance=ring' })).items;
   expect(pods.map((p) => p.metadata!.name).sort()).toEqual(Array.from({ length: n }, (_, i) => `ring-worker-${i}`));
   return waitUntil(async () => {
-    const list = endpoints.overrides.get(`${NS}/ring`);
+    const list = suite.endpoints.overrides.get(`${NS}/ring`);
     return list?.length === n && list.every((e) => !e.includes('.svc.')) ? list.map((e, i) => `ring-worker-${i}=${e}`) : undefined;
   }, 30_000, `the test reaching ${n} workers`);
 }

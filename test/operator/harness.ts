@@ -4,7 +4,9 @@ import { parseAllDocuments } from 'yaml';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { packageRoot } from '../../lib/root.js';
-import { applyManifests } from '../support/kube.js';
+import { createLogger } from '../../lib/log.js';
+import { startOperator, type RunningOperator } from '../../operator/manager.js';
+import { applyManifests, testClusterDomain, testImage } from '../support/kube.js';
 
 export { testClusterDomain, testImage } from '../support/kube.js';
 
@@ -112,4 +114,21 @@ export async function deleteTestNamespace(kc: KubeConfig, ns: string, graceMs = 
   const pvs = await core.listPersistentVolume({ labelSelector: `data.hoard.dev/namespace=${ns}` }).catch(ignore);
   for (const pv of pvs?.items ?? []) await core.deletePersistentVolume({ name: pv.metadata!.name! }).catch(ignore);
   await core.deleteNamespace({ name: ns }).catch(ignore);
+}
+
+/**
+ * The operator a suite file runs in-process: scoped to the file's namespace, stats every 300 ms
+ * from the worker pods the test tracks (trackWorkerEndpoints), no leader election.
+ */
+export function startSuiteOperator(kc: KubeConfig, namespace: string, endpoints: { overrides: Map<string, string[]> }): RunningOperator {
+  return startOperator({
+    kubeConfig: kc,
+    ctx: { image: testImage(), clusterDomain: testClusterDomain() },
+    namespaces: [namespace],
+    endpointOverrides: endpoints.overrides,
+    statsIntervalMs: 300,
+    ufsIntervalMs: 300,
+    leaderElection: false,
+    log: createLogger('operator', 'warn'),
+  });
 }
