@@ -1,9 +1,10 @@
-// The chart passes the admin's host-path allow-list to the operator, rendered as `helm template`
+// The chart passes the admin's host-path allow-list to the operator and the CSI node plugin, rendered as `helm template`
 // would (test/support/chart.ts), and the rendered flag parses as the operator parses it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { csiCommand } from '../bin/commands/csi.js';
 import { operatorCommand } from '../bin/commands/operator.js';
 import { parseHostPathAllowList } from '../lib/host-paths.js';
 import { packageRoot } from '../lib/root.js';
@@ -19,6 +20,7 @@ function containerArgs(kind: string, name: string, container: string, values?: R
 }
 const flag = (args: string[], name: string) => args.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
 const operatorArgs = (values?: Record<string, unknown>) => containerArgs('Deployment', 'hoard-operator', 'operator', values);
+const nodeArgs = (values?: Record<string, unknown>) => containerArgs('DaemonSet', 'hoard-csi-node', 'csi', values);
 
 describe('chart: operator.hostPathAllowList', () => {
   it('defaults to /srv and reaches the operator as --host-path-allow, a flag it knows', () => {
@@ -26,6 +28,19 @@ describe('chart: operator.hostPathAllowList', () => {
     const args = operatorArgs();
     expect(flag(args, '--host-path-allow')).toEqual(['/srv']);
     expect(operatorCommand().options.map((o) => o.long)).toContain('--host-path-allow');
+    // The node plugin applies the same rule before a mount pod gets a host path.
+    const node = nodeArgs();
+    expect(flag(node, '--host-path-allow')).toEqual(['/srv']);
+    expect(flag(node, '--kubelet-dir')).toEqual(['/var/lib/kubelet']);
+    expect(csiCommand().options.map((o) => o.long)).toEqual(expect.arrayContaining(['--host-path-allow', '--kubelet-dir']));
+  });
+
+  it('gives the operator and the node plugin the same list and csi.kubeletDir', () => {
+    const values = { operator: { ...defaults.operator, hostPathAllowList: ['/data/shared'] }, csi: { ...defaults.csi, kubeletDir: '/data/kubelet' } };
+    expect(flag(operatorArgs(values), '--host-path-allow')).toEqual(['/data/shared']);
+    expect(flag(nodeArgs(values), '--host-path-allow')).toEqual(['/data/shared']);
+    expect(flag(operatorArgs(values), '--kubelet-dir')).toEqual(['/data/kubelet']);
+    expect(flag(nodeArgs(values), '--kubelet-dir')).toEqual(['/data/kubelet']);
   });
 
   it('renders the list the admin sets, comma-separated, and [] as "allow none"', () => {

@@ -41,7 +41,7 @@ describe('chart: CSI node plugin in pod mode', () => {
     expect(c.args).toContain('--mount-root=/data/kubelet/plugins/csi.hoard.dev/mounts');
   });
 
-  it('grants the plugin pods and Secrets in its namespace, Events, and reads of Datasets and CacheRuntimes; the operator may watch pods', () => {
+  it('grants the plugin pods and Secrets in its namespace, Events, reads of Datasets and CacheRuntimes and lists of CacheRuntimes (cache tier folders); the operator may watch pods', () => {
     const objs = objects();
     expect(find(objs, 'Role', 'hoard-csi-node').metadata.namespace).toBe('hoard-system');
     expect(find(objs, 'Role', 'hoard-csi-node').rules).toEqual([
@@ -50,7 +50,8 @@ describe('chart: CSI node plugin in pod mode', () => {
     ]);
     expect(find(objs, 'RoleBinding', 'hoard-csi-node').subjects).toEqual([{ kind: 'ServiceAccount', name: 'hoard-csi-node', namespace: 'hoard-system' }]);
     expect(find(objs, 'ClusterRole', 'hoard-csi-node').rules).toEqual([
-      { apiGroups: ['data.hoard.dev'], resources: ['datasets', 'cacheruntimes'], verbs: ['get'] },
+      { apiGroups: ['data.hoard.dev'], resources: ['datasets'], verbs: ['get'] },
+      { apiGroups: ['data.hoard.dev'], resources: ['cacheruntimes'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ]);
     expect(find(objs, 'ClusterRoleBinding', 'hoard-csi-node').roleRef.name).toBe('hoard-csi-node');

@@ -193,6 +193,9 @@ describe('errors carry the spec codes', () => {
       [{ volume_capabilities: [{ block: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } }] }, 'block'],
       [{ volume_content_source: { snapshot: { snapshot_id: 's' } } }, 'volume_content_source'],
       [{ parameters: params({ colour: 'blue' }) }, 'parameters.colour'],
+      // A StorageClass (or a claim through it) never carries a mount table or a host path: the volume context is the operator's.
+      [{ parameters: params({ mounts: JSON.stringify({ mounts: [{ name: 'x', uri: 'file:///hoard/ufs/x', volume: { name: 'ufs-0', mountPath: '/hoard/ufs/x', source: { hostPath: { path: '/etc', type: 'Directory' } } } }] }) }) }, 'parameters.mounts'],
+      [{ parameters: params({ hostPath: '/var/lib/kubelet' }) }, 'parameters.hostPath'],
       [{ parameters: { datasetNamespace: NS } }, 'parameters.dataset'],
       [{ parameters: params({ dataset: 'Not_A_Name' }) }, 'parameters.dataset'],
       [{ parameters: params({ subPath: '../other' }) }, 'parameters.subPath'],

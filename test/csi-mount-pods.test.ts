@@ -47,7 +47,10 @@ async function startPodModePlugin(image: string, extra: string[] = []): Promise<
     dir: root,
     stateDir: join(root, 'state'),
     nodeId: api.kubelet!.nodeName,
-    args: ['--mount-mode', 'pod', '--namespace', NS, '--mount-image', image, '--mount-root', mountRoot(), '--kubeconfig', api.kubeconfigPath, ...extra],
+    args: [
+      '--mount-mode', 'pod', '--namespace', NS, '--mount-image', image, '--mount-root', mountRoot(), '--kubeconfig', api.kubeconfigPath,
+      '--host-path-allow', join(root, 'allowed'), '--kubelet-dir', join(root, 'kubelet'), ...extra,
+    ],
   });
   csi = csiClient(plugin.socket);
 }
@@ -218,6 +221,44 @@ describe('CSI node plugin, pod mode', () => {
     await restartPlugin('SIGTERM', 'hoard:v2');
     await waitFor(async () => fusePods().length === 0, 30_000, 'stray mount pod deleted');
     expect(plugin.logs()).toContain('deleting a mount pod no staged volume uses');
+  });
+
+  it("gives a mount pod no host path the operator's rule refuses, whoever wrote the volume context (INVALID_ARGUMENT, nothing created)", async () => {
+    // What an older operator, a view copied before the rule, or a hand-written PV could carry.
+    const withHostPath = (path: string) => ({
+      ...context(),
+      mounts: JSON.stringify({ mounts: [{ name: 'data', uri: 'file:///hoard/ufs/data', volume: { name: 'ufs-0', mountPath: '/hoard/ufs/data', source: { hostPath: { path, type: 'Directory' } } } }] }),
+    });
+    const stage = (path: string) => csi.node.NodeStageVolume({ ...stageReq('vol-hp'), volume_context: withHostPath(path) });
+    api.objects.create({
+      apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name: 'tiered', namespace: 'ml' },
+      spec: { replicas: 1, tieredStore: { levels: [{ medium: 'MEM', quota: '64Mi' }, { medium: 'SSD', quota: '1Gi', path: join(root, 'allowed', 'ssd') }] } },
+    });
+    await mkdir(staging('vol-hp'), { recursive: true });
+    const cases: [string, RegExp][] = [
+      ['/etc', /mounts\[0\] "data": host path \/etc is \/etc \(the node's configuration/],
+      ['/var/lib/kubelet/pods', /is inside \/var\/lib\/kubelet \(the kubelet's directory/],
+      [join(root, 'kubelet', 'pods'), /is inside \S+\/kubelet \(the kubelet's directory/],
+      [join(root, 'dataset'), /is outside the host paths the cluster admin allows/],
+      [join(root, 'allowed'), /contains \S+\/allowed\/ssd \(a CacheRuntime's cache tier folder/],
+    ];
+    for (const [path, why] of cases) {
+      const err = await codeOf(stage(path));
+      expect(err.code, path).toBe(3);
+      expect(err.details, path).toMatch(why);
+      expect(err.details).toMatch(/chart value operator\.hostPathAllowList \(hoard csi --host-path-allow/);
+    }
+    expect(fusePods()).toEqual([]);
+    expect(await mountsUnder(root)).toEqual([]);
+
+    // A folder the admin allows reaches the mount pod as a read-only hostPath, as before.
+    await mkdir(join(root, 'allowed', 'data'), { recursive: true });
+    await stage(join(root, 'allowed', 'data'));
+    const [p] = fusePods();
+    expect(p!.spec.volumes).toContainEqual({ name: 'ufs-0', hostPath: { path: join(root, 'allowed', 'data'), type: 'Directory' } });
+    expect(p!.spec.containers[0].volumeMounts).toContainEqual({ name: 'ufs-0', mountPath: '/hoard/ufs/data', readOnly: true });
+    await csi.node.NodeUnstageVolume({ volume_id: 'vol-hp', staging_target_path: staging('vol-hp') });
+    expect(fusePods()).toEqual([]);
   });
 
   it('a mount pod whose FUSE never comes up fails NodeStageVolume within the bound, naming its state, and is cleaned up', async () => {

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { startCsiController } from '../../csi/controller-plugin.js';
 import { startCsiPlugin, type CsiPluginOptions } from '../../csi/plugin.js';
+import { DEFAULT_HOST_PATH_ALLOW, DEFAULT_KUBELET_DIR, hostPathPolicy, normaliseHostPath, parseHostPathAllowList } from '../../lib/host-paths.js';
 import { createLogger } from '../../lib/log.js';
 
 function port(v: string): number {
@@ -33,6 +34,8 @@ interface CsiOpts {
   mountPriorityClass: string;
   mountRoot: string;
   mountTimeout: number;
+  hostPathAllow: string[];
+  kubeletDir: string;
 }
 
 function kubeConfigFrom(opts: CsiOpts): KubeConfig {
@@ -47,6 +50,8 @@ function podMode(opts: CsiOpts): CsiPluginOptions['mountPods'] {
   if (opts.mountMode !== 'pod') return undefined;
   if (!DNS_LABEL.test(opts.namespace) || opts.namespace.length > 63) throw new Error(`--namespace: "${opts.namespace}" must be a namespace name (DNS label); in a pod set POD_NAMESPACE from the downward API metadata.namespace`);
   if (!opts.mountImage) throw new Error('--mount-image is required with --mount-mode pod (or HOARD_MOUNT_IMAGE): the Hoard image mount pods run, normally the plugin\'s own');
+  const kubeletDir = normaliseHostPath(opts.kubeletDir, '--kubelet-dir');
+  const hostPathAllow = parseHostPathAllowList(opts.hostPathAllow, '--host-path-allow', [kubeletDir]);
   return {
     kubeConfig: kubeConfigFrom(opts),
     namespace: opts.namespace,
@@ -55,6 +60,7 @@ function podMode(opts: CsiOpts): CsiPluginOptions['mountPods'] {
     priorityClassName: opts.mountPriorityClass,
     mountRoot: resolve(opts.mountRoot),
     readyTimeoutMs: opts.mountTimeout * 1000,
+    hostPaths: hostPathPolicy(hostPathAllow, [kubeletDir]),
   };
 }
 
@@ -85,6 +91,13 @@ export function csiCommand(): Command {
     .addOption(new Option('--mount-image-pull-policy <policy>', 'pod mode: imagePullPolicy of the mount pods').choices(['Always', 'IfNotPresent', 'Never']))
     .option('--mount-priority-class <name>', 'pod mode: priorityClassName of the mount pods ("" for none)', 'system-node-critical')
     .option('--mount-root <dir>', 'pod mode: host directory (under the kubelet dir, Bidirectional in the plugin) where mount pods mount', '/var/lib/kubelet/plugins/csi.hoard.dev/mounts')
+    .addOption(
+      new Option('--host-path-allow <prefix,...>', 'pod mode: node folders a volume\'s file:// mounts may give a mount pod as hostPath (comma-separated; "" allows none); set it as the operator\'s. System folders, the kubelet directory and CacheRuntime cache tier folders are refused whatever this says')
+        .env('HOARD_HOST_PATH_ALLOW')
+        .default(DEFAULT_HOST_PATH_ALLOW, DEFAULT_HOST_PATH_ALLOW.join(','))
+        .argParser((v: string) => parseHostPathAllowList(v, '--host-path-allow')),
+    )
+    .option('--kubelet-dir <dir>', 'pod mode: the kubelet\'s root directory on the node (never given to a mount pod as a data volume)', DEFAULT_KUBELET_DIR)
     .option('--mount-timeout <sec>', 'pod mode: how long NodeStageVolume waits for a new mount pod\'s FUSE mount', seconds, 60)
     .action(async (opts: CsiOpts) => {
       if (opts.controller) return runController(opts);

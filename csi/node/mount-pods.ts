@@ -2,10 +2,12 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod, type V1Resour
 import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_HOST_PATH_ALLOW, hostPathPolicy, type HostPathPolicy } from '../../lib/host-paths.js';
 import { recordEvent } from '../../lib/kube-events.js';
 import { describeError, isConflict, isNotFound } from '../../lib/kube-errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { VolumeConfig } from '../server/validation.js';
+import { vetHostPaths } from './host-path-check.js';
 import { mountAt, probePath, unmountAll } from './mounter.js';
 import {
   buildMountPod,
@@ -32,6 +34,8 @@ export interface MountPodsOptions {
   mountRoot: string;
   /** How long NodeStageVolume waits for the FUSE mount of a new mount pod (default 60 s). */
   readyTimeoutMs?: number;
+  /** Which host paths a volume context may hand a mount pod (default: /srv, the kubelet dir refused). */
+  hostPaths?: HostPathPolicy;
   logger: Logger;
 }
 
@@ -62,6 +66,12 @@ export class MountPods {
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     this.log = opts.logger;
+  }
+
+  /** Refuses (INVALID_ARGUMENT) a volume context naming a host path the operator's rule refuses. */
+  vetHostPaths(config: VolumeConfig): Promise<void> {
+    const policy = this.opts.hostPaths ?? hostPathPolicy(DEFAULT_HOST_PATH_ALLOW);
+    return vetHostPaths(config, policy, async () => ((await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'cacheruntimes' })) as { items?: unknown[] }).items ?? []);
   }
 
   hostDir(volumeId: string): string {

@@ -98,6 +98,8 @@ export class VolumeManager {
       }
       const other = this.state.all().find((v) => v.stagingPath === input.stagingPath);
       if (other) throw alreadyExists(`${input.stagingPath} is the staging path of volume ${other.volumeId}`);
+      // Before anything is recorded or created: a refused host path never reaches a pod.
+      if (this.opts.mountPods) await this.opts.mountPods.vetHostPaths(input.config);
 
       const dir = this.volumeDir(input.volumeId);
       const mountsFile = await writeVolumeFiles(dir, input.config.mounts, input.credentials);
