@@ -19,6 +19,7 @@ import { cleanupAll, cleanupAllSync, logTail, mountCeiling, mountHoard, mountRcl
 import { dropPageCache, mibPerSec, readBig, readMany, type Pass } from './readers.js';
 import { mountMemorySoak, type SoakFigures } from './mount-memory.js';
 import { benchRing } from './ring.js';
+import { benchStatsRing } from './stats-ring.js';
 import { diffCounts, startCountingS3, totalRequests, type CountingS3, type S3Counts } from './s3.js';
 import { workerReadFigures } from './worker-read.js';
 
@@ -335,6 +336,7 @@ async function main(): Promise<void> {
   log('worker-level figures: cached Read RPC throughput, ring balance and movement');
   const w = await workerReadFigures();
   const ring = benchRing();
+  const weigh = await benchStatsRing();
   console.log('\n## Worker level\n');
   console.log('| figure | measured | goal | met |\n|---|---:|---:|---|');
   // The client reads into recycled read-ahead pieces (readInto), so that is the figure to judge;
@@ -344,6 +346,9 @@ async function main(): Promise<void> {
   console.log(`| same, gRPC Read stream | ${w.grpcMibPerSec.toFixed(0)} MiB/s | - | - |`);
   console.log(`| keys moved adding an 11th worker | ${(ring.movedFraction * 100).toFixed(2)}% | <= ${((1.1 / 11) * 100).toFixed(2)}% | ${ring.movedFraction <= 1.1 / 11 ? 'yes' : 'NO'} |`);
   console.log(`| max/mean load over 10 workers | ${ring.maxOverMean.toFixed(3)} | <= 1.10 | ${ring.maxOverMean <= 1.1 ? 'yes' : 'NO'} |`);
+  // The operator's Stats poll (every 15 s by default) makes each worker weigh its pages by the ring.
+  console.log(`| Stats weighed by the ring (owned bytes), per 100,000 cached pages | ${weigh.msPer100kPages.toFixed(0)} ms | - | - |`);
+  console.log(`| longest event-loop hold during that walk (${weigh.pages} pages; it yields every 4,096) | ${weigh.maxLoopDelayMs.toFixed(1)} ms | - | - |`);
 }
 
 // Last resort on any exit (crash, process.exit from the signal handler): nothing may outlive us.
