@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
 import { apiVersions, group, groupList, resourceList, VERSION_INFO } from './discovery.js';
 import { ApiError, badRequest, methodNotAllowed, notFoundPath, qualifiedResource, unsupportedMediaType } from './errors.js';
+import { openapiV3Document, openapiV3Root } from './openapi.js';
 import { jsonPatch } from './patch.js';
 import type { Registry } from './registry.js';
 import { fromScale, toScale } from './scale.js';
@@ -102,7 +103,7 @@ export class Router {
   private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const parts = url.pathname.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
     const host = req.headers.host ?? '127.0.0.1';
-    if (parts.length === 0) return send(res, 200, { paths: ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/readyz', '/version'] });
+    if (parts.length === 0) return send(res, 200, { paths: ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v3', '/readyz', '/version'] });
     if (parts.length === 1 && ['healthz', 'livez', 'readyz'].includes(parts[0])) return send(res, 200, 'ok');
     if (parts.length === 1 && parts[0] === 'version') return send(res, 200, VERSION_INFO);
     if (parts[0] === 'api') {
@@ -122,7 +123,14 @@ export class Router {
       if (parts.length === 3) return send(res, 200, resourceList(this.registry, parts[1], parts[2]));
       return this.resource(req, res, url, this.parse(parts[1], parts[2], parts.slice(3), url.pathname));
     }
-    // /openapi/v2, /openapi/v3 and anything else: not served (kubectl works with --validate=false).
+    if (parts[0] === 'openapi' && parts[1] === 'v3') {
+      if (parts.length === 2) return send(res, 200, openapiV3Root(this.registry));
+      const [kind, group, version] = parts[2] === 'api' ? ['api', '', parts[3]] : [parts[2], parts[3], parts[4]];
+      const expected = kind === 'api' ? 4 : 5;
+      if ((kind !== 'api' && kind !== 'apis') || parts.length !== expected || !version || !this.registry.hasGroupVersion(group ?? '', version)) throw notFoundPath(url.pathname);
+      return send(res, 200, openapiV3Document(this.registry, group ?? '', version));
+    }
+    // /openapi/v2 and anything else: not served (kubectl uses /openapi/v3 since 1.27).
     throw notFoundPath(url.pathname);
   }
 
