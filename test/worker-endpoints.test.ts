@@ -5,9 +5,8 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { getTestCluster, type TestCluster } from './support/kube.js';
 import { startDataServer, type DataServer } from './support/data-server.js';
 import { forwardPort, trackWorkerEndpoints, type WorkerEndpoints } from './support/worker-endpoints.js';
-import { startOperator, type RunningOperator } from '../operator/manager.js';
-import { createLogger } from '../lib/log.js';
-import { deleteTestNamespace, GVR, installCrds, testClusterDomain, testImage, testNamespace, waitUntil } from './operator/harness.js';
+import type { RunningOperator } from '../operator/manager.js';
+import { deleteTestNamespace, GVR, installCrds, startSuiteOperator, testNamespace, waitUntil } from './operator/harness.js';
 
 /**
  * The real-cluster path of the operator suite, run on the emulator: a real cluster's pod IPs are
@@ -106,16 +105,7 @@ describe('forwardPort', () => {
 describe('trackWorkerEndpoints over port-forward', () => {
   it("gives the operator every worker pod's stats through tunnels, as on a real cluster", async () => {
     endpoints = await trackWorkerEndpoints(cluster, NS, 'port-forward');
-    operator = startOperator({
-      kubeConfig: cluster.kubeConfig,
-      ctx: { image: testImage(), clusterDomain: testClusterDomain() },
-      namespaces: [NS],
-      endpointOverrides: endpoints.overrides,
-      statsIntervalMs: 300,
-      ufsIntervalMs: 300,
-      leaderElection: false,
-      log: createLogger('operator', 'warn'),
-    });
+    operator = startSuiteOperator(cluster.kubeConfig, NS, endpoints);
     const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
     await custom.createNamespacedCustomObject({ ...GVR('datasets', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'Dataset', metadata: { name: 'tunnel', namespace: NS }, spec: { mounts: [data.mount('d')] } } });
     await custom.createNamespacedCustomObject({ ...GVR('cacheruntimes', NS), body: { apiVersion: 'data.hoard.dev/v1alpha1', kind: 'CacheRuntime', metadata: { name: 'tunnel', namespace: NS }, spec: { replicas: 2, tieredStore: { levels: [{ medium: 'MEM', quota: '16Mi' }] } } } });
