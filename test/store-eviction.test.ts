@@ -70,6 +70,22 @@ describe('eviction policies', () => {
     p.remove('d');
     expect(p.peek()).toBe('a'); // minimum recomputed after the lowest bucket emptied
   });
+
+  it('LFU counts several uses reported at once (Touch with read counts) as that many uses', () => {
+    const p = new LfuPolicy();
+    p.add('a');
+    p.add('b');
+    p.touch('b', 3); // b: 4 uses
+    p.touch('a', 10); // a: 11 uses; the lowest bucket emptied, and b (4) is now the least used, not a
+    expect(p.peek()).toBe('b');
+    p.add('c');
+    expect(p.peek()).toBe('c');
+    p.remove('c');
+    p.touch('b', 6); // b: 10 uses, still below a
+    expect(p.peek()).toBe('b');
+    p.touch('b', 2); // b: 12 uses
+    expect(p.peek()).toBe('a');
+  });
 });
 
 describe('PageStore eviction', () => {

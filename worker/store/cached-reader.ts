@@ -190,16 +190,17 @@ export class CachedReader {
   }
 
   /**
-   * Reads that clients made straight from the page files (short-circuit): each page read is
-   * touched once for eviction, and every read counts as a hit, as it would have through Read,
+   * Reads that clients made straight from the page files (short-circuit): each page is touched
+   * once per read for eviction (LFU counts them all), and every read counts as a hit, as it would have through Read,
    * whether or not the page has been evicted since. How many pages are still cached, and the hits added.
    */
   touch(report: { keys: string[]; reads: number[]; unlistedReads: number }): { touched: number; hits: number } {
     let touched = 0;
     let hits = report.unlistedReads;
     for (let i = 0; i < report.keys.length; i++) {
-      if (this.store.touch(report.keys[i]!)) touched++;
-      hits += report.reads[i] ?? 1;
+      const reads = report.reads[i] ?? 1;
+      if (this.store.touch(report.keys[i]!, reads)) touched++;
+      hits += reads;
     }
     // Reads the store never saw: without them the hit ratio would ignore every short-circuit
     // read (3.2% through fully cached re-reads).

@@ -63,10 +63,10 @@ export class DiskTier implements Watermarks {
     return this.index.size;
   }
 
-  /** Counts a read the tier did not serve itself (a short-circuit read); false if not here. */
-  touch(key: string): boolean {
+  /** Counts `uses` reads the tier did not serve itself (short-circuit reads); false if not here. */
+  touch(key: string, uses = 1): boolean {
     if (!this.index.has(key)) return false;
-    this.policy.touch(key);
+    this.policy.touch(key, uses);
     return true;
   }
 

@@ -3,7 +3,8 @@ import type { EvictionPolicyName } from './types.js';
 /** Orders a tier's pages for eviction. All operations are O(1) amortised. */
 export interface EvictionPolicy {
   add(key: string): void;
-  touch(key: string): void;
+  /** `uses` reads of the page (default 1; more when a client reports repeated short-circuit reads at once). */
+  touch(key: string, uses?: number): void;
   remove(key: string): void;
   /** The page to evict next, without removing it. */
   peek(): string | undefined;
@@ -48,17 +49,20 @@ export class LfuPolicy implements EvictionPolicy {
     this.minFreq = 1;
   }
 
-  touch(key: string): void {
+  touch(key: string, uses = 1): void {
     const f = this.freq.get(key);
-    if (f === undefined) return;
+    if (f === undefined || !(uses >= 1)) return;
     const from = this.buckets.get(f)!;
     from.delete(key);
+    // With uses > 1, buckets between f and f + uses may hold the new minimum: leaving minFreq on
+    // the emptied bucket makes peek() find it.
     if (from.size === 0) {
       this.buckets.delete(f);
-      if (this.minFreq === f) this.minFreq = f + 1;
+      if (this.minFreq === f && uses === 1) this.minFreq = f + 1;
     }
-    this.freq.set(key, f + 1);
-    this.bucket(f + 1).add(key);
+    const to = Math.min(Number.MAX_SAFE_INTEGER, f + uses);
+    this.freq.set(key, to);
+    this.bucket(to).add(key);
   }
 
   remove(key: string): void {

@@ -30,10 +30,10 @@ export class MemTier implements Watermarks {
     return this.pages.has(key);
   }
 
-  /** Counts a read the tier did not serve itself (a short-circuit read); false if not here. */
-  touch(key: string): boolean {
+  /** Counts `uses` reads the tier did not serve itself (short-circuit reads); false if not here. */
+  touch(key: string, uses = 1): boolean {
     if (!this.pages.has(key)) return false;
-    this.policy.touch(key);
+    this.policy.touch(key, uses);
     return true;
   }
 

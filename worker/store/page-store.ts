@@ -105,14 +105,14 @@ export class PageStore {
     return undefined;
   }
 
-  /** Whether some tier holds (or is writing) the page, without reading it. */
-  /** Tells every tier holding the page that it was just read; false if no tier holds it. */
-  touch(key: string): boolean {
+  /** Tells every tier holding the page that it was just read `uses` times; false if no tier holds it. */
+  touch(key: string, uses = 1): boolean {
     let found = false;
-    for (const t of this.tiers) found = t.touch(key) || found;
+    for (const t of this.tiers) found = t.touch(key, uses) || found;
     return found;
   }
 
+  /** Whether some tier holds (or is writing) the page, without reading it. */
   has(key: string): boolean {
     if (this.demoting.has(key)) return true;
     for (const t of this.tiers) if (t.has(key)) return true;
