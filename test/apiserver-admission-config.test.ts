@@ -49,6 +49,8 @@ describe('API-server emulator: admissionregistration.k8s.io/v1 MutatingWebhookCo
       [{ rules: [{ operations: ['PATCH'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }, 422, /operations: Unsupported value: "PATCH"/],
       [{ namespaceSelector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }, 422, /namespaceSelector\.matchExpressions\[0\]\.values: Required value/],
       [{ timeoutSeconds: 'five' }, 422, /timeoutSeconds/],
+      [{ clientConfig: { url: 'http://hooks.example.com/mutate' } }, 422, /clientConfig\.url: Invalid value: "http:\/\/hooks\.example\.com\/mutate": 'https' is the only allowed URL scheme/],
+      [{ clientConfig: { url: 'https://hooks.example.com/mutate?x=1' } }, 422, /query parameters are not permitted/],
     ];
     for (const [i, [over, code, message]] of cases.entries()) {
       const f = await apiFailure(() => admission.createMutatingWebhookConfiguration({ body: withWebhook(`bad-${i}`, over) as never }));

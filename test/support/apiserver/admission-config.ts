@@ -25,6 +25,23 @@ function selectorCauses(causes: FieldCause[], at: string, sel: any): void {
   }
 }
 
+/** clientConfig.url (webhook.ValidateWebhookURL): https only, a host, no user info, query or fragment. */
+function urlCauses(causes: FieldCause[], at: string, raw: string): void {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    causes.push(cause('FieldValueInvalid', at, `Invalid value: "${raw}": host must be specified`));
+    return;
+  }
+  const bad = (why: string) => causes.push(cause('FieldValueInvalid', at, `Invalid value: "${raw}": ${why}`));
+  if (u.protocol !== 'https:') bad("'https' is the only allowed URL scheme");
+  if (!u.hostname) bad('host must be specified');
+  if (u.username || u.password) bad('user information is not permitted in the URL');
+  if (u.hash || raw.includes('#')) bad('fragments are not permitted in the URL');
+  if (u.search || raw.includes('?')) bad('query parameters are not permitted in the URL');
+}
+
 /**
  * admissionregistration.k8s.io/v1 MutatingWebhookConfiguration as kube-apiserver validates and
  * defaults it (ValidateMutatingWebhookConfiguration + SetDefaults_MutatingWebhook).
@@ -48,6 +65,7 @@ export function admitMutatingWebhookConfiguration(rt: ResourceType, obj: KObject
     if (w.timeoutSeconds !== undefined && (w.timeoutSeconds < 1 || w.timeoutSeconds > 30)) causes.push(cause('FieldValueInvalid', `${at}.timeoutSeconds`, `Invalid value: ${w.timeoutSeconds}: the timeout value must be between 1 and 30 seconds`));
     const cc = w.clientConfig ?? {};
     if ((cc.url === undefined) === (cc.service === undefined)) causes.push(cause('FieldValueRequired', `${at}.clientConfig`, 'Required value: exactly one of url or service is required'));
+    if (cc.url !== undefined) urlCauses(causes, `${at}.clientConfig.url`, String(cc.url));
     if (cc.service) {
       if (!cc.service.name) causes.push(cause('FieldValueRequired', `${at}.clientConfig.service.name`, 'Required value: service name is required'));
       if (!cc.service.namespace) causes.push(cause('FieldValueRequired', `${at}.clientConfig.service.namespace`, 'Required value: service namespace is required'));
