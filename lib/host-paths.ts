@@ -101,16 +101,40 @@ export function hostPathRefusal(policy: HostPathPolicy, path: string, extraDenie
     return (e as Error).message.replace(/^path: /, '');
   }
   const shown = n === path.replace(/(.)\/+$/, '$1') ? n : `${clip(path, 200)} (that is ${n})`;
-  for (const d of [...policy.denied, ...extraDenied]) {
-    if (isAtOrUnder(n, d.path)) return `${shown} is ${n === d.path ? '' : 'inside '}${d.path} (${d.why}), which no Dataset may read`;
-    if (isAtOrUnder(d.path, n)) return `${shown} contains ${d.path} (${d.why}), which no Dataset may read`;
-  }
+  const overlap = deniedOverlap(n, shown, [...policy.denied, ...extraDenied]);
+  if (overlap) return `${overlap}, which no Dataset may read`;
   if (!policy.allow.some((a) => isAtOrUnder(n, a))) {
     return policy.allow.length === 0
       ? `${shown} is not allowed: the cluster admin allows no host paths`
       : `${shown} is outside the host paths the cluster admin allows (${policy.allow.join(', ')})`;
   }
   return undefined;
+}
+
+/** `shown` is, lies under or contains one of `denied` (a parent exposes it just the same): which, and why. */
+function deniedOverlap(n: string, shown: string, denied: DeniedPath[]): string | undefined {
+  for (const d of denied) {
+    if (isAtOrUnder(n, d.path)) return `${shown} is ${n === d.path ? '' : 'inside '}${d.path} (${d.why})`;
+    if (isAtOrUnder(d.path, n)) return `${shown} contains ${d.path} (${d.why})`;
+  }
+  return undefined;
+}
+
+/**
+ * Why `path` may not be a CacheRuntime's cache tier folder, or undefined when it may. A tier is a
+ * read-write hostPath (DirectoryOrCreate) of the worker pods, so the folders no Dataset may read are
+ * refused here too (a tier at /var/lib/kubelet or /etc would write into node state); the allow-list
+ * is for data, not caches, and does not apply. Datasets, for their part, may not read a tier.
+ */
+export function tierPathRefusal(policy: HostPathPolicy, path: string): string | undefined {
+  let n: string;
+  try {
+    n = normaliseHostPath(path, 'path');
+  } catch (e) {
+    return (e as Error).message.replace(/^path: /, '');
+  }
+  const overlap = deniedOverlap(n, n === path.replace(/(.)\/+$/, '$1') ? n : `${clip(path, 200)} (that is ${n})`, policy.denied);
+  return overlap ? `${overlap}, which no cache tier may be written to` : undefined;
 }
 
 const TIER_WHY = "a CacheRuntime's cache tier folder: cached pages of other datasets";

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HOST_PATH_ALLOW, hostPathPolicy, hostPathRefusal, normaliseHostPath, parseHostPathAllowList, tierHostPaths } from '../lib/host-paths.js';
+import { DEFAULT_HOST_PATH_ALLOW, hostPathPolicy, hostPathRefusal, normaliseHostPath, parseHostPathAllowList, tierHostPaths, tierPathRefusal } from '../lib/host-paths.js';
 import { PATH_MAX } from '../lib/limits.js';
 import { hoardBin } from '../lib/root.js';
 
@@ -46,6 +46,17 @@ describe('host path rule', () => {
     expect(hostPathRefusal(policy, '/srv/cache/ns_pod-0', tiers)).toMatch(/inside \/srv\/cache \(a CacheRuntime's cache tier folder: cached pages of other datasets\)/);
     expect(hostPathRefusal(policy, '/srv', tiers)).toMatch(/^\/srv contains \/srv\/cache/);
     expect(hostPathRefusal(policy, '/srv/mem', tiers)).toBeUndefined();
+  });
+
+  it('refuses a cache tier (read-write on the node) in, under or over node state; the data allow-list does not apply to it', () => {
+    expect(tierPathRefusal(policy, '/var/lib/kubelet/cache')).toMatch(/inside \/var\/lib\/kubelet \(the kubelet's directory.*which no cache tier may be written to$/);
+    expect(tierPathRefusal(policy, '/data/kubelet')).toMatch(/is \/data\/kubelet/);
+    expect(tierPathRefusal(policy, '/var')).toMatch(/^\/var contains \/var\/lib\/kubelet/);
+    expect(tierPathRefusal(policy, '/etc/../etc/hoard')).toMatch(/\(that is \/etc\/hoard\) is inside \/etc/);
+    expect(tierPathRefusal(policy, '/')).toMatch(/contains/);
+    expect(tierPathRefusal(policy, 'relative')).toMatch(/must be an absolute path/);
+    expect(tierPathRefusal(policy, '/mnt/nvme/hoard')).toBeUndefined();
+    expect(tierPathRefusal(hostPathPolicy([]), '/mnt/nvme')).toBeUndefined();
   });
 
   it('normalises without resolving past the root', () => {

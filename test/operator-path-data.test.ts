@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -185,6 +186,27 @@ describe('host paths the admin did not allow', () => {
     const reasons = await eventReasons(name);
     expect(reasons.filter((r) => r === 'HostPathNotAllowed')).toHaveLength(1);
     expect(reasons).not.toContain('WorkersCreated');
+  }, 60_000);
+
+  it('a CacheRuntime tier in node state (/run): Failed with CachePathNotAllowed, one Warning Event, no workers, nothing created on the node', async () => {
+    const tier = '/run/hoard-tier-test';
+    try {
+      await createDataset('tierrun', [{ name: 'data', uri: `file://${dataDir}` }], [{ medium: 'MEM', quota: '16Mi' }, { medium: 'SSD', path: `${tier}/`, quota: '64Mi' }]);
+      const d = await waitUntil(async () => {
+        const ds = await getDs('tierrun');
+        return ds.status?.phase === 'Failed' && ready(ds)?.reason === 'CachePathNotAllowed' ? ds : undefined;
+      }, 30_000, 'Dataset tierrun refused (CachePathNotAllowed)');
+      expect(ready(d).message).toBe(
+        `CacheRuntime tierrun: spec.tieredStore.levels[1].path: ${tier} is inside /run (runtime sockets and state (the container runtime's among them)), which no cache tier may be written to; keep cache tiers in a folder of their own, like /mnt/nvme/hoard`,
+      );
+      expect(await statefulSet('tierrun')).toBeUndefined();
+      const reasons = await eventReasons('tierrun');
+      expect(reasons.filter((r) => r === 'CachePathNotAllowed')).toHaveLength(1);
+      expect(reasons).not.toContain('WorkersCreated');
+      expect(existsSync(tier)).toBe(false);
+    } finally {
+      await rm(tier, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('tells once: more reconciles of a refused Dataset add no Event; fixing the Dataset brings it up', async () => {

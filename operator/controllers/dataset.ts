@@ -21,7 +21,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { DatasetStats, StatsSource } from '../stats/source.js';
 import { applyStats, statsMessage } from './dataset-status.js';
 import { fuseStatus } from './fuse-status.js';
-import { hasHostPathMounts, hostPathProblems, runtimeTierPaths } from './host-paths.js';
+import { hasHostPathMounts, hostPathProblems, runtimeTierPaths, tierPathProblems } from './host-paths.js';
 import { checkSecrets } from './secrets.js';
 import { podsUsingClaim, reconcileVolume } from './volume.js';
 import { applyStorageClass, liveSharedClaims, listSharedVolumes, removeStorageClass } from './sharing.js';
@@ -125,6 +125,8 @@ export class DatasetController {
       await this.writeRuntimeStatus(rt, { phase: 'Failed', conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message }, rt.metadata.generation) });
       return this.writeStatus(ds, status);
     }
+    const tierRefusals = tierPathProblems(rt, this.o.hostPaths);
+    if (tierRefusals.length > 0) return this.refuseHostPaths(ds, status, `CacheRuntime ${name}: ${tierRefusals.join('; ')}`, 'CachePathNotAllowed');
     set({ type: 'RuntimeReady', status: 'True', reason: 'RuntimeFound', message: `CacheRuntime ${name} configures the cache` });
 
     const secrets = await checkSecrets(this.o.k, ds);
@@ -187,21 +189,21 @@ export class DatasetController {
    * the operator's allow-list changes. The PV, if any, stays: the CSI node plugin applies the same
    * rule before it gives a mount pod a host path.
    */
-  private async refuseHostPaths(ds: Dataset, status: DatasetStatus, message: string): Promise<Result> {
+  private async refuseHostPaths(ds: Dataset, status: DatasetStatus, message: string, reason: 'HostPathNotAllowed' | 'CachePathNotAllowed' = 'HostPathNotAllowed'): Promise<Result> {
     const { namespace, name } = ds.metadata;
     await this.deleteWorkers(namespace, name);
     this.statsState.delete(`${namespace}/${name}`);
     status.phase = 'Failed';
     status.workers = { desired: 0, ready: 0 };
     status.conditions = removeCondition(status.conditions, 'WorkersReady');
-    status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'HostPathNotAllowed', message }, ds.metadata.generation);
+    status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason, message }, ds.metadata.generation);
     const rt = await this.getRuntime(namespace, name);
     if (rt) {
       await this.writeRuntimeStatus(rt, {
         phase: 'Pending',
         replicas: 0,
         workers: { desired: rt.spec.replicas ?? 1, ready: 0 },
-        conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason: 'HostPathNotAllowed', message: `Dataset ${name} runs no workers: ${message}` }, rt.metadata.generation),
+        conditions: setCondition(rt.status?.conditions, { type: 'Ready', status: 'False', reason, message: `Dataset ${name} runs no workers: ${message}` }, rt.metadata.generation),
       });
     }
     return this.writeStatus(ds, status);

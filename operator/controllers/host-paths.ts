@@ -1,5 +1,5 @@
-import { hostPathRefusal, tierHostPaths, type DeniedPath, type HostPathPolicy } from '../../lib/host-paths.js';
-import { GROUP, PLURALS, VERSION, type Dataset } from '../api/types.js';
+import { hostPathRefusal, tierHostPaths, tierPathRefusal, type DeniedPath, type HostPathPolicy } from '../../lib/host-paths.js';
+import { GROUP, PLURALS, VERSION, type CacheRuntime, type Dataset } from '../api/types.js';
 import type { KubeClients } from '../kube/clients.js';
 import { statusCode } from '../kube/errors.js';
 
@@ -34,6 +34,21 @@ export function hostPathProblems(ds: Dataset, policy: HostPathPolicy, tiers: Den
     if (path === undefined) return;
     const refusal = hostPathRefusal(policy, path, tiers);
     if (refusal) problems.push(`spec.mounts[${i}] "${String(m.name)}": host path ${refusal}; ${HOST_PATH_FIX}`);
+  });
+  return problems;
+}
+
+/**
+ * One message per host-path cache tier of the runtime that lies in, under or over a folder of node
+ * state (the kubelet's directory, /etc, ...): the workers would mount it read-write. Naming the
+ * level and the fix; nothing of the runtime reaches a node while one remains.
+ */
+export function tierPathProblems(rt: CacheRuntime, policy: HostPathPolicy): string[] {
+  const problems: string[] = [];
+  (rt.spec?.tieredStore?.levels ?? []).forEach((level, i) => {
+    if (!level || level.medium === 'MEM' || typeof level.path !== 'string' || level.emptyDir === true) return;
+    const refusal = tierPathRefusal(policy, level.path);
+    if (refusal) problems.push(`spec.tieredStore.levels[${i}].path: ${refusal}; keep cache tiers in a folder of their own, like /mnt/nvme/hoard`);
   });
   return problems;
 }
