@@ -29,7 +29,7 @@ function mountPod(node: string) {
 }
 
 beforeAll(async () => {
-  cluster = await getTestCluster();
+  cluster = await getTestCluster({ standsInFor: "the CSI node plugin's mount pods (this file writes their status)" });
   const kc = cluster.kubeConfig;
   core = kc.makeApiClient(CoreV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);

@@ -38,7 +38,7 @@ const events = async (namespace: string, name: string) =>
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hoard-sharing-'));
-  cluster = await getTestCluster();
+  cluster = await getTestCluster({ standsInFor: 'csi-provisioner (test/support/provisioner.ts turns PVCs into CreateVolume calls)' });
   const kc = cluster.kubeConfig;
   core = kc.makeApiClient(CoreV1Api);
   storage = kc.makeApiClient(StorageV1Api);

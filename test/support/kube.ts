@@ -25,6 +25,12 @@ export interface TestClusterOptions {
    * server's pods (data-server.ts) always run for real.
    */
   realWorkers?: boolean;
+  /**
+   * Always the emulator, even with HOARD_TEST_KUBECONFIG set: for files that stand in for a
+   * cluster component themselves (csi-provisioner, the node plugin's mount pods), which on a real
+   * cluster would race the real one. Say which component, for the reader.
+   */
+  standsInFor?: string;
 }
 
 /**
@@ -33,7 +39,7 @@ export interface TestClusterOptions {
  */
 export async function getTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
   const path = process.env.HOARD_TEST_KUBECONFIG;
-  if (path) {
+  if (path && !opts.standsInFor) {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(path);
     return { kubeConfig, kubeconfigPath: path, emulated: false, stop: async () => {} };
