@@ -94,13 +94,9 @@ export function hostPathPolicy(allow: string[], kubeletDirs: string[] = []): Hos
  * contains a refused folder (a parent would expose it just the same), or is outside the allow-list.
  */
 export function hostPathRefusal(policy: HostPathPolicy, path: string, extraDenied: DeniedPath[] = []): string | undefined {
-  let n: string;
-  try {
-    n = normaliseHostPath(path, 'path');
-  } catch (e) {
-    return (e as Error).message.replace(/^path: /, '');
-  }
-  const shown = n === path.replace(/(.)\/+$/, '$1') ? n : `${clip(path, 200)} (that is ${n})`;
+  const seen = seenPath(path);
+  if ('problem' in seen) return seen.problem;
+  const { n, shown } = seen;
   const overlap = deniedOverlap(n, shown, [...policy.denied, ...extraDenied]);
   if (overlap) return `${overlap}, which no Dataset may read`;
   if (!policy.allow.some((a) => isAtOrUnder(n, a))) {
@@ -109,6 +105,17 @@ export function hostPathRefusal(policy: HostPathPolicy, path: string, extraDenie
       : `${shown} is outside the host paths the cluster admin allows (${policy.allow.join(', ')})`;
   }
   return undefined;
+}
+
+/** A path normalised, and how a message shows it (with what it normalises to, when that differs); or why it is no path. */
+function seenPath(path: string): { n: string; shown: string } | { problem: string } {
+  let n: string;
+  try {
+    n = normaliseHostPath(path, 'path');
+  } catch (e) {
+    return { problem: (e as Error).message.replace(/^path: /, '') };
+  }
+  return { n, shown: n === path.replace(/(.)\/+$/, '$1') ? n : `${clip(path, 200)} (that is ${n})` };
 }
 
 /** `shown` is, lies under or contains one of `denied` (a parent exposes it just the same): which, and why. */
@@ -127,13 +134,9 @@ function deniedOverlap(n: string, shown: string, denied: DeniedPath[]): string |
  * is for data, not caches, and does not apply. Datasets, for their part, may not read a tier.
  */
 export function tierPathRefusal(policy: HostPathPolicy, path: string): string | undefined {
-  let n: string;
-  try {
-    n = normaliseHostPath(path, 'path');
-  } catch (e) {
-    return (e as Error).message.replace(/^path: /, '');
-  }
-  const overlap = deniedOverlap(n, n === path.replace(/(.)\/+$/, '$1') ? n : `${clip(path, 200)} (that is ${n})`, policy.denied);
+  const seen = seenPath(path);
+  if ('problem' in seen) return seen.problem;
+  const overlap = deniedOverlap(seen.n, seen.shown, policy.denied);
   return overlap ? `${overlap}, which no cache tier may be written to` : undefined;
 }
 
